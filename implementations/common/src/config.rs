@@ -1,0 +1,45 @@
+//! Server settings every implementation reads from its environment, as the implementation
+//! contract (implementations/README.md) specifies.
+
+use std::{net::SocketAddr, num::NonZeroUsize};
+
+/// Where TFB's database container lives; used when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str =
+    "postgres://benchmarkdbuser:benchmarkdbpass@tfb-database/hello_world";
+
+/// The port TFB's `benchmark_config.json` files name; used when `PORT` is not set.
+pub const DEFAULT_PORT: u16 = 8080;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// One per logical CPU unless `TFB_WORKERS` says otherwise.
+    pub workers: usize,
+}
+
+impl ServerConfig {
+    /// Reads `DATABASE_URL`, `PORT` and `TFB_WORKERS`, explaining any value it cannot use.
+    pub fn from_env() -> Result<Self, String> {
+        let database_url =
+            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+        let port = match std::env::var("PORT") {
+            Ok(port) => port
+                .parse()
+                .map_err(|_| format!("PORT must be a port number, got {port:?}"))?,
+            Err(_) => DEFAULT_PORT,
+        };
+        let workers = match std::env::var("TFB_WORKERS") {
+            Ok(workers) => workers
+                .parse::<NonZeroUsize>()
+                .map_err(|_| format!("TFB_WORKERS must be a positive integer, got {workers:?}"))?
+                .get(),
+            Err(_) => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        };
+        Ok(Self {
+            database_url,
+            listen: SocketAddr::from(([0, 0, 0, 0], port)),
+            workers,
+        })
+    }
+}
