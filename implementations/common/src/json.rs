@@ -1,7 +1,7 @@
 //! JSON bodies, serialized per request with simd-json.
 
 use bytes::Bytes;
-use serde::Serialize;
+pub use serde::Serialize;
 
 use crate::model::Message;
 

@@ -1,0 +1,190 @@
+//! The actix-web reference implementation of TFB's six test types.
+//!
+//! Serves `/json`, `/plaintext`, `/db`, `/queries?queries=N`, `/fortunes` and
+//! `/updates?queries=N`, the database tests on one connection per worker (built in actix's
+//! per-worker app factory) shared by all of that worker's requests. The same database tests under
+//! `/pool/...` use a deadpool pool with one checkout per request: the idiomatic setup, for
+//! comparison (`benchmark_config.json` test `pool`). One worker per logical CPU, where actix's
+//! default is one per physical core.
+//!
+//! Run it against a database loaded with `db-schema/`:
+//!
+//! ```sh
+//! DATABASE_URL=postgres://benchmarkdbuser:benchmarkdbpass@127.0.0.1:5432/hello_world \
+//!     PORT=8080 cargo run --release -p tfb-actix
+//! ```
+
+use std::{process::ExitCode, time::Duration};
+
+use actix_web::{
+    App, HttpRequest, HttpResponse, HttpServer,
+    body::BoxBody,
+    http::{
+        KeepAlive, StatusCode,
+        header::{self, HeaderValue},
+    },
+    web::{self, Data},
+};
+use bytes::Bytes;
+use tfb_common::{
+    DATABASE_UNAVAILABLE, HELLO_WORLD,
+    config::ServerConfig,
+    content_type,
+    db::{DbError, PooledDatabase, SharedConnection},
+    json,
+    queries::queries_from_query_string,
+};
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// How long in-flight requests get to finish after a stop signal, in seconds.
+const DRAIN_TIMEOUT_SECS: u64 = 10;
+/// Pending connections per listener; the kernel caps it at `net.core.somaxconn`.
+const BACKLOG: u32 = 4096;
+
+fn main() -> ExitCode {
+    let config = match ServerConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => return exit_with(&error),
+    };
+    let pooled = match PooledDatabase::new(&config.database_url) {
+        Ok(pooled) => pooled,
+        Err(error) => return exit_with(&error),
+    };
+    match actix_web::rt::System::new().block_on(serve(config, pooled)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => exit_with(&error.to_string()),
+    }
+}
+
+async fn serve(config: ServerConfig, pooled: PooledDatabase) -> std::io::Result<()> {
+    let database_url = config.database_url.clone();
+    let server = HttpServer::new(move || {
+        // Runs once on each worker, so every worker gets a connection of its own.
+        let shared = Data::new(
+            SharedConnection::new(&database_url).expect("DATABASE_URL was validated at start-up"),
+        );
+        let connecting = Data::clone(&shared);
+        // Connect before the first request arrives; if the database is away, requests get 503
+        // until it is back.
+        actix_web::rt::spawn(async move { connecting.connect().await });
+        App::new()
+            .app_data(shared)
+            .app_data(Data::new(pooled.clone()))
+            .route("/json", web::get().to(json))
+            .route("/plaintext", web::get().to(plaintext))
+            .route("/db", web::get().to(db))
+            .route("/queries", web::get().to(queries))
+            .route("/fortunes", web::get().to(fortunes))
+            .route("/updates", web::get().to(updates))
+            .route("/pool/db", web::get().to(pool_db))
+            .route("/pool/queries", web::get().to(pool_queries))
+            .route("/pool/fortunes", web::get().to(pool_fortunes))
+            .route("/pool/updates", web::get().to(pool_updates))
+            .default_service(web::to(not_found))
+    })
+    .workers(config.workers)
+    .backlog(BACKLOG)
+    .keep_alive(KeepAlive::Os)
+    .client_request_timeout(Duration::ZERO)
+    .shutdown_timeout(DRAIN_TIMEOUT_SECS)
+    .bind(config.listen)?
+    .run();
+    println!(
+        "tfb-actix: listening on http://{} with {} workers",
+        config.listen, config.workers
+    );
+    server.await
+}
+
+async fn json() -> HttpResponse {
+    respond(JSON, json::hello_world())
+}
+
+async fn plaintext() -> HttpResponse {
+    respond(PLAIN, Bytes::from_static(HELLO_WORLD))
+}
+
+async fn db(shared: Data<SharedConnection>) -> HttpResponse {
+    json_or_error(shared.world().await)
+}
+
+async fn queries(request: HttpRequest, shared: Data<SharedConnection>) -> HttpResponse {
+    let count = queries_from_query_string(Some(request.query_string()));
+    json_or_error(shared.worlds(count).await)
+}
+
+async fn fortunes(shared: Data<SharedConnection>) -> HttpResponse {
+    html_or_error(shared.fortunes_page().await)
+}
+
+async fn updates(request: HttpRequest, shared: Data<SharedConnection>) -> HttpResponse {
+    let count = queries_from_query_string(Some(request.query_string()));
+    json_or_error(shared.update_worlds(count).await)
+}
+
+async fn pool_db(pooled: Data<PooledDatabase>) -> HttpResponse {
+    json_or_error(pooled.world().await)
+}
+
+async fn pool_queries(request: HttpRequest, pooled: Data<PooledDatabase>) -> HttpResponse {
+    let count = queries_from_query_string(Some(request.query_string()));
+    json_or_error(pooled.worlds(count).await)
+}
+
+async fn pool_fortunes(pooled: Data<PooledDatabase>) -> HttpResponse {
+    html_or_error(pooled.fortunes_page().await)
+}
+
+async fn pool_updates(request: HttpRequest, pooled: Data<PooledDatabase>) -> HttpResponse {
+    let count = queries_from_query_string(Some(request.query_string()));
+    json_or_error(pooled.update_worlds(count).await)
+}
+
+async fn not_found() -> HttpResponse {
+    let mut response = respond(PLAIN, Bytes::from_static(b"not found"));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+fn json_or_error<T: json::Serialize>(result: Result<T, DbError>) -> HttpResponse {
+    match result {
+        Ok(value) => respond(JSON, json::to_body(&value)),
+        Err(error) => database_error(&error),
+    }
+}
+
+fn html_or_error(result: Result<Bytes, DbError>) -> HttpResponse {
+    match result {
+        Ok(page) => respond(HTML, page),
+        Err(error) => database_error(&error),
+    }
+}
+
+fn database_error(error: &DbError) -> HttpResponse {
+    let mut response = respond(PLAIN, Bytes::from_static(DATABASE_UNAVAILABLE));
+    *response.status_mut() =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}
+
+/// A 200 with the headers every response carries; actix adds `Date` and `Content-Length`.
+fn respond(content_type: HeaderValue, body: Bytes) -> HttpResponse {
+    let mut response = HttpResponse::with_body(StatusCode::OK, BoxBody::new(body));
+    let headers = response.headers_mut();
+    headers.insert(header::SERVER, SERVER);
+    headers.insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+fn exit_with(error: &str) -> ExitCode {
+    eprintln!("tfb-actix: {error}");
+    ExitCode::FAILURE
+}
+
+const SERVER: HeaderValue = HeaderValue::from_static("actix");
+const JSON: HeaderValue = HeaderValue::from_static(content_type::JSON);
+const HTML: HeaderValue = HeaderValue::from_static(content_type::HTML);
+const PLAIN: HeaderValue = HeaderValue::from_static(content_type::PLAIN);

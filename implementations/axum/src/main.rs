@@ -1,0 +1,173 @@
+//! The axum reference implementation of TFB's six test types.
+//!
+//! Serves `/json`, `/plaintext`, `/db`, `/queries?queries=N`, `/fortunes` and
+//! `/updates?queries=N`, the database tests on one connection per worker thread shared by all of
+//! that worker's requests. The same database tests under `/pool/...` use a deadpool pool with one
+//! checkout per request: the idiomatic setup, for comparison (`benchmark_config.json` test `pool`).
+//!
+//! Run it against a database loaded with `db-schema/`:
+//!
+//! ```sh
+//! DATABASE_URL=postgres://benchmarkdbuser:benchmarkdbpass@127.0.0.1:5432/hello_world \
+//!     PORT=8080 cargo run --release -p tfb-axum
+//! ```
+
+mod server;
+
+use std::{process::ExitCode, sync::Arc};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{RawQuery, State},
+    http::{HeaderValue, StatusCode, header},
+    response::Response,
+    routing::get,
+};
+use bytes::Bytes;
+use tfb_common::{
+    DATABASE_UNAVAILABLE, HELLO_WORLD,
+    config::ServerConfig,
+    content_type,
+    db::{DbError, PooledDatabase, SharedConnection},
+    json,
+    queries::queries_from_query_string,
+};
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let config = match ServerConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => return exit_with(&error),
+    };
+    let pooled = match PooledDatabase::new(&config.database_url) {
+        Ok(pooled) => pooled,
+        Err(error) => return exit_with(&error),
+    };
+    let make_app = move |shared| {
+        app(AppState {
+            shared,
+            pooled: pooled.clone(),
+        })
+    };
+    match server::run(&config, make_app) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => exit_with(&error.to_string()),
+    }
+}
+
+fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/json", get(json))
+        .route("/plaintext", get(plaintext))
+        .route("/db", get(db))
+        .route("/queries", get(queries))
+        .route("/fortunes", get(fortunes))
+        .route("/updates", get(updates))
+        .route("/pool/db", get(pool_db))
+        .route("/pool/queries", get(pool_queries))
+        .route("/pool/fortunes", get(pool_fortunes))
+        .route("/pool/updates", get(pool_updates))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn json() -> Response {
+    respond(JSON, json::hello_world())
+}
+
+async fn plaintext() -> Response {
+    respond(PLAIN, Bytes::from_static(HELLO_WORLD))
+}
+
+async fn db(State(state): State<AppState>) -> Response {
+    json_or_error(state.shared.world().await)
+}
+
+async fn queries(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let count = queries_from_query_string(query.as_deref());
+    json_or_error(state.shared.worlds(count).await)
+}
+
+async fn fortunes(State(state): State<AppState>) -> Response {
+    html_or_error(state.shared.fortunes_page().await)
+}
+
+async fn updates(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let count = queries_from_query_string(query.as_deref());
+    json_or_error(state.shared.update_worlds(count).await)
+}
+
+async fn pool_db(State(state): State<AppState>) -> Response {
+    json_or_error(state.pooled.world().await)
+}
+
+async fn pool_queries(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let count = queries_from_query_string(query.as_deref());
+    json_or_error(state.pooled.worlds(count).await)
+}
+
+async fn pool_fortunes(State(state): State<AppState>) -> Response {
+    html_or_error(state.pooled.fortunes_page().await)
+}
+
+async fn pool_updates(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let count = queries_from_query_string(query.as_deref());
+    json_or_error(state.pooled.update_worlds(count).await)
+}
+
+async fn not_found() -> Response {
+    let mut response = respond(PLAIN, Bytes::from_static(b"not found"));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+fn json_or_error<T: json::Serialize>(result: Result<T, DbError>) -> Response {
+    match result {
+        Ok(value) => respond(JSON, json::to_body(&value)),
+        Err(error) => database_error(&error),
+    }
+}
+
+fn html_or_error(result: Result<Bytes, DbError>) -> Response {
+    match result {
+        Ok(page) => respond(HTML, page),
+        Err(error) => database_error(&error),
+    }
+}
+
+fn database_error(error: &DbError) -> Response {
+    let mut response = respond(PLAIN, Bytes::from_static(DATABASE_UNAVAILABLE));
+    *response.status_mut() =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}
+
+/// A 200 with the headers every response carries; hyper adds `Date` and `Content-Length`.
+fn respond(content_type: HeaderValue, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(header::SERVER, SERVER);
+    headers.insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+fn exit_with(error: &str) -> ExitCode {
+    eprintln!("tfb-axum: {error}");
+    ExitCode::FAILURE
+}
+
+/// One per worker: the worker's own shared connection, and the process-wide pool.
+#[derive(Clone)]
+struct AppState {
+    shared: Arc<SharedConnection>,
+    pooled: PooledDatabase,
+}
+
+const SERVER: HeaderValue = HeaderValue::from_static("axum");
+const JSON: HeaderValue = HeaderValue::from_static(content_type::JSON);
+const HTML: HeaderValue = HeaderValue::from_static(content_type::HTML);
+const PLAIN: HeaderValue = HeaderValue::from_static(content_type::PLAIN);
