@@ -8,11 +8,7 @@ use std::{io, net::SocketAddr, sync::Arc, thread, time::Duration};
 
 use axum::Router;
 use hyper::server::conn::http1;
-use hyper_util::{
-    rt::TokioIo,
-    server::graceful::GracefulShutdown,
-    service::TowerToHyperService,
-};
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
 use socket2::{Domain, Protocol, Socket, Type};
 use tfb_common::{config::ServerConfig, db::SharedConnection};
 use tokio::{
@@ -121,7 +117,11 @@ fn serve_worker(
 }
 
 fn reuseport_listener(address: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;

@@ -1,0 +1,80 @@
+//! Building implementations with cargo, and finding the binaries it made.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::workspace_root;
+
+/// The profile servers are built with in tests: `TFB_TEST_PROFILE`, or `ci` (release without
+/// LTO, see the workspace Cargo.toml). Benchmarks use `release`.
+pub fn test_profile() -> String {
+    std::env::var("TFB_TEST_PROFILE").unwrap_or_else(|_| "ci".to_owned())
+}
+
+/// Builds the packages' binaries with one cargo call and returns each package's executable.
+/// Cargo's own progress goes to this process's stderr.
+pub fn build(packages: &[&str], profile: &str) -> anyhow::Result<HashMap<String, PathBuf>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--locked",
+            "--bins",
+            "--message-format=json-render-diagnostics",
+        ])
+        .args(["--profile", profile]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo build")?;
+    if !output.status.success() {
+        bail!(
+            "cargo build --profile {profile} of {} failed (its errors are above)",
+            packages.join(", ")
+        );
+    }
+    #[derive(Deserialize)]
+    struct Message {
+        reason: String,
+        package_id: Option<String>,
+        target: Option<Target>,
+        executable: Option<PathBuf>,
+    }
+    #[derive(Deserialize)]
+    struct Target {
+        name: String,
+    }
+    let mut executables = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<Message>(line) else {
+            continue;
+        };
+        if message.reason != "compiler-artifact" || message.package_id.is_none() {
+            continue;
+        }
+        if let (Some(target), Some(executable)) = (message.target, message.executable)
+            && packages.contains(&target.name.as_str())
+        {
+            executables.insert(target.name, executable);
+        }
+    }
+    for package in packages {
+        if !executables.contains_key(*package) {
+            bail!(
+                "cargo built no binary named {package} (the binary must be named like its package)"
+            );
+        }
+    }
+    Ok(executables)
+}
