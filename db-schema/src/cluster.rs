@@ -301,7 +301,7 @@ fn io_workers(major_version: u32) -> Option<usize> {
         return None;
     }
     let cpus = thread::available_parallelism().map_or(1, usize::from);
-    Some(((cpus + 3) / 4).min(32))
+    Some(cpus.div_ceil(4).min(32))
 }
 
 #[cfg(test)]

@@ -1,0 +1,23 @@
+# PostgreSQL with TFB's schema, data and settings, like TFB's own database image.
+# Build from the repository root:
+#   docker build -f dockerfiles/tfb-database.dockerfile -t tfb-database .
+FROM postgres:18.1-trixie
+
+LABEL org.opencontainers.image.title="tfb-database" \
+      org.opencontainers.image.description="PostgreSQL loaded with the TechEmpower World/Fortune schema"
+
+# TFB's published benchmark credentials, which every implementation's default DATABASE_URL
+# carries too: not a secret. The official image creates this superuser and database on first
+# start, then runs the scripts below in name order.
+# hadolint ignore=DL3064
+ENV POSTGRES_USER=benchmarkdbuser \
+    POSTGRES_PASSWORD=benchmarkdbpass \
+    POSTGRES_DB=hello_world
+
+COPY db-schema/postgresql.conf /docker-entrypoint-initdb.d/tfb-postgresql.conf
+COPY db-schema/apply-settings.sh /docker-entrypoint-initdb.d/10-apply-settings.sh
+COPY db-schema/create-postgres.sql /docker-entrypoint-initdb.d/20-create-postgres.sql
+
+EXPOSE 5432
+HEALTHCHECK --interval=5s --timeout=3s --retries=12 \
+    CMD ["pg_isready", "-U", "benchmarkdbuser", "-d", "hello_world"]
