@@ -1,6 +1,7 @@
 //! The harness the end-to-end tests (and later the benchmark runner) use to find, build, start
 //! and talk to the implementations under `implementations/`.
 
+pub mod assertions;
 pub mod build;
 pub mod discover;
 pub mod http;
