@@ -25,14 +25,11 @@ use actix_web::{
     },
     web::{self, Data},
 };
-use bytes::Bytes;
 use tfb_common::{
-    DATABASE_UNAVAILABLE, HELLO_WORLD,
     config::ServerConfig,
-    content_type,
-    db::{DbError, PooledDatabase, SharedConnection},
-    json,
+    db::{PooledDatabase, SharedConnection},
     queries::queries_from_query_string,
+    reply::{Content, Reply},
 };
 
 #[cfg(feature = "mimalloc")]
@@ -100,83 +97,70 @@ async fn serve(config: ServerConfig, pooled: PooledDatabase) -> std::io::Result<
 }
 
 async fn json() -> HttpResponse {
-    respond(JSON, json::hello_world())
+    respond(Reply::hello_json())
 }
 
 async fn plaintext() -> HttpResponse {
-    respond(PLAIN, Bytes::from_static(HELLO_WORLD))
+    respond(Reply::hello_plaintext())
 }
 
 async fn db(shared: Data<SharedConnection>) -> HttpResponse {
-    json_or_error(shared.world().await)
+    respond(Reply::json(shared.world().await))
 }
 
 async fn queries(request: HttpRequest, shared: Data<SharedConnection>) -> HttpResponse {
     let count = queries_from_query_string(Some(request.query_string()));
-    json_or_error(shared.worlds(count).await)
+    respond(Reply::json(shared.worlds(count).await))
 }
 
 async fn fortunes(shared: Data<SharedConnection>) -> HttpResponse {
-    html_or_error(shared.fortunes_page().await)
+    respond(Reply::html(shared.fortunes_page().await))
 }
 
 async fn updates(request: HttpRequest, shared: Data<SharedConnection>) -> HttpResponse {
     let count = queries_from_query_string(Some(request.query_string()));
-    json_or_error(shared.update_worlds(count).await)
+    respond(Reply::json(shared.update_worlds(count).await))
 }
 
 async fn pool_db(pooled: Data<PooledDatabase>) -> HttpResponse {
-    json_or_error(pooled.world().await)
+    respond(Reply::json(pooled.world().await))
 }
 
 async fn pool_queries(request: HttpRequest, pooled: Data<PooledDatabase>) -> HttpResponse {
     let count = queries_from_query_string(Some(request.query_string()));
-    json_or_error(pooled.worlds(count).await)
+    respond(Reply::json(pooled.worlds(count).await))
 }
 
 async fn pool_fortunes(pooled: Data<PooledDatabase>) -> HttpResponse {
-    html_or_error(pooled.fortunes_page().await)
+    respond(Reply::html(pooled.fortunes_page().await))
 }
 
 async fn pool_updates(request: HttpRequest, pooled: Data<PooledDatabase>) -> HttpResponse {
     let count = queries_from_query_string(Some(request.query_string()));
-    json_or_error(pooled.update_worlds(count).await)
+    respond(Reply::json(pooled.update_worlds(count).await))
 }
 
 async fn not_found() -> HttpResponse {
-    let mut response = respond(PLAIN, Bytes::from_static(b"not found"));
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
+    respond(Reply::not_found())
 }
 
-fn json_or_error<T: json::Serialize>(result: Result<T, DbError>) -> HttpResponse {
-    match result {
-        Ok(value) => respond(JSON, json::to_body(&value)),
-        Err(error) => database_error(&error),
-    }
-}
-
-fn html_or_error(result: Result<Bytes, DbError>) -> HttpResponse {
-    match result {
-        Ok(page) => respond(HTML, page),
-        Err(error) => database_error(&error),
-    }
-}
-
-fn database_error(error: &DbError) -> HttpResponse {
-    let mut response = respond(PLAIN, Bytes::from_static(DATABASE_UNAVAILABLE));
-    *response.status_mut() =
-        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-}
-
-/// A 200 with the headers every response carries; actix adds `Date` and `Content-Length`.
-fn respond(content_type: HeaderValue, body: Bytes) -> HttpResponse {
-    let mut response = HttpResponse::with_body(StatusCode::OK, BoxBody::new(body));
+/// The reply as an actix response, with the `Server` header every response carries; actix adds
+/// `Date` and `Content-Length`.
+fn respond(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::with_body(status, BoxBody::new(reply.body));
     let headers = response.headers_mut();
     headers.insert(header::SERVER, SERVER);
-    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_TYPE, content_type(reply.content));
     response
+}
+
+const fn content_type(content: Content) -> HeaderValue {
+    match content {
+        Content::Json => JSON,
+        Content::Html => HTML,
+        Content::Plain => PLAIN,
+    }
 }
 
 fn exit_with(error: &str) -> ExitCode {
@@ -185,6 +169,6 @@ fn exit_with(error: &str) -> ExitCode {
 }
 
 const SERVER: HeaderValue = HeaderValue::from_static("actix");
-const JSON: HeaderValue = HeaderValue::from_static(content_type::JSON);
-const HTML: HeaderValue = HeaderValue::from_static(content_type::HTML);
-const PLAIN: HeaderValue = HeaderValue::from_static(content_type::PLAIN);
+const JSON: HeaderValue = HeaderValue::from_static(Content::Json.mime());
+const HTML: HeaderValue = HeaderValue::from_static(Content::Html.mime());
+const PLAIN: HeaderValue = HeaderValue::from_static(Content::Plain.mime());

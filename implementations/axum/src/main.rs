@@ -24,14 +24,11 @@ use axum::{
     response::Response,
     routing::get,
 };
-use bytes::Bytes;
 use tfb_common::{
-    DATABASE_UNAVAILABLE, HELLO_WORLD,
     config::ServerConfig,
-    content_type,
-    db::{DbError, PooledDatabase, SharedConnection},
-    json,
+    db::{PooledDatabase, SharedConnection},
     queries::queries_from_query_string,
+    reply::{Content, Reply},
 };
 
 #[cfg(feature = "mimalloc")]
@@ -76,83 +73,71 @@ fn app(state: AppState) -> Router {
 }
 
 async fn json() -> Response {
-    respond(JSON, json::hello_world())
+    respond(Reply::hello_json())
 }
 
 async fn plaintext() -> Response {
-    respond(PLAIN, Bytes::from_static(HELLO_WORLD))
+    respond(Reply::hello_plaintext())
 }
 
 async fn db(State(state): State<AppState>) -> Response {
-    json_or_error(state.shared.world().await)
+    respond(Reply::json(state.shared.world().await))
 }
 
 async fn queries(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let count = queries_from_query_string(query.as_deref());
-    json_or_error(state.shared.worlds(count).await)
+    respond(Reply::json(state.shared.worlds(count).await))
 }
 
 async fn fortunes(State(state): State<AppState>) -> Response {
-    html_or_error(state.shared.fortunes_page().await)
+    respond(Reply::html(state.shared.fortunes_page().await))
 }
 
 async fn updates(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let count = queries_from_query_string(query.as_deref());
-    json_or_error(state.shared.update_worlds(count).await)
+    respond(Reply::json(state.shared.update_worlds(count).await))
 }
 
 async fn pool_db(State(state): State<AppState>) -> Response {
-    json_or_error(state.pooled.world().await)
+    respond(Reply::json(state.pooled.world().await))
 }
 
 async fn pool_queries(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let count = queries_from_query_string(query.as_deref());
-    json_or_error(state.pooled.worlds(count).await)
+    respond(Reply::json(state.pooled.worlds(count).await))
 }
 
 async fn pool_fortunes(State(state): State<AppState>) -> Response {
-    html_or_error(state.pooled.fortunes_page().await)
+    respond(Reply::html(state.pooled.fortunes_page().await))
 }
 
 async fn pool_updates(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let count = queries_from_query_string(query.as_deref());
-    json_or_error(state.pooled.update_worlds(count).await)
+    respond(Reply::json(state.pooled.update_worlds(count).await))
 }
 
 async fn not_found() -> Response {
-    let mut response = respond(PLAIN, Bytes::from_static(b"not found"));
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
+    respond(Reply::not_found())
 }
 
-fn json_or_error<T: json::Serialize>(result: Result<T, DbError>) -> Response {
-    match result {
-        Ok(value) => respond(JSON, json::to_body(&value)),
-        Err(error) => database_error(&error),
-    }
-}
-
-fn html_or_error(result: Result<Bytes, DbError>) -> Response {
-    match result {
-        Ok(page) => respond(HTML, page),
-        Err(error) => database_error(&error),
-    }
-}
-
-fn database_error(error: &DbError) -> Response {
-    let mut response = respond(PLAIN, Bytes::from_static(DATABASE_UNAVAILABLE));
+/// The reply as an axum response, with the `Server` header every response carries; hyper adds
+/// `Date` and `Content-Length`.
+fn respond(reply: Reply) -> Response {
+    let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() =
-        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-}
-
-/// A 200 with the headers every response carries; hyper adds `Date` and `Content-Length`.
-fn respond(content_type: HeaderValue, body: Bytes) -> Response {
-    let mut response = Response::new(Body::from(body));
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(header::SERVER, SERVER);
-    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_TYPE, content_type(reply.content));
     response
+}
+
+const fn content_type(content: Content) -> HeaderValue {
+    match content {
+        Content::Json => JSON,
+        Content::Html => HTML,
+        Content::Plain => PLAIN,
+    }
 }
 
 fn exit_with(error: &str) -> ExitCode {
@@ -168,6 +153,6 @@ struct AppState {
 }
 
 const SERVER: HeaderValue = HeaderValue::from_static("axum");
-const JSON: HeaderValue = HeaderValue::from_static(content_type::JSON);
-const HTML: HeaderValue = HeaderValue::from_static(content_type::HTML);
-const PLAIN: HeaderValue = HeaderValue::from_static(content_type::PLAIN);
+const JSON: HeaderValue = HeaderValue::from_static(Content::Json.mime());
+const HTML: HeaderValue = HeaderValue::from_static(Content::Html.mime());
+const PLAIN: HeaderValue = HeaderValue::from_static(Content::Plain.mime());
