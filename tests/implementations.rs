@@ -268,6 +268,12 @@ const CHECKS: &[Check] = &[
         sigterm_drains_and_exits_zero,
     ),
     Check {
+        name: "database::statement_counts",
+        needs: Some("db"),
+        needs_throwaway_cluster: true,
+        run: statement_counts,
+    },
+    Check {
         name: "database::restart_is_survived",
         needs: None,
         needs_throwaway_cluster: true,
@@ -694,6 +700,125 @@ fn sigterm_drains_and_exits_zero(target: &Target) -> CheckResult {
     }
     if Connection::open(server.address()).is_ok() {
         return Err("the server still accepts connections after exiting".to_owned());
+    }
+    Ok(())
+}
+
+/// How many requests the statement-count burst sends at once, each on its own connection.
+const BURST: usize = 64;
+
+/// On a private cluster, counts in `pg_stat_statements` what a burst of concurrent requests
+/// executed, the way TFB's verifier does, but exactly: one SELECT per row read, one query for
+/// the fortunes, and for updates one SELECT per row plus exactly one UPDATE per request.
+fn statement_counts(target: &Target) -> CheckResult {
+    let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
+    let server = ServerProcess::start(target.binary, &cluster.url(), target.url("db"))
+        .map_err(|error| format!("{error:#}"))?;
+    let mut database = postgres::Client::connect(&cluster.url(), postgres::NoTls)
+        .map_err(|error| format!("connecting to the database: {error}"))?;
+    let configured: Vec<(&str, &str)> = target.test.urls();
+    let cases = [
+        ("db", "", "world", 1, 1),
+        ("query", "20", "world", 20, 20),
+        ("fortune", "", "fortune", 1, 12),
+        ("update", "20", "world", 20, 20),
+    ];
+    for (kind, suffix, table, selects_per_request, rows_per_request) in cases {
+        let Some((_, base)) = configured.iter().find(|(url_kind, _)| *url_kind == kind) else {
+            continue;
+        };
+        let url = format!("{base}{suffix}");
+        let before = statement_counters(&mut database, table)?;
+        burst(server.address(), &url)?;
+        let after = statement_counters(&mut database, table)?;
+        let delta = |pick: fn(&Counters) -> i64| pick(&after) - pick(&before);
+        let (selects, rows_read) = (delta(|c| c.select_calls), delta(|c| c.rows_read));
+        let (updates, rows_updated) = (delta(|c| c.update_calls), delta(|c| c.rows_updated));
+        let requests = BURST as i64;
+        if selects != selects_per_request * requests || rows_read != rows_per_request * requests {
+            return Err(format!(
+                "{BURST} × GET {url}: {selects} SELECTs reading {rows_read} {table} rows; expected {} and {}",
+                selects_per_request * requests,
+                rows_per_request * requests
+            ));
+        }
+        let (expected_updates, most_rows) = if kind == "update" {
+            (requests, 20 * requests)
+        } else {
+            (0, 0)
+        };
+        // Ids drawn twice in one request are one row, so a bulk UPDATE may write a few less.
+        let fewest_rows = most_rows * 95 / 100;
+        if updates != expected_updates || !(fewest_rows..=most_rows).contains(&rows_updated) {
+            return Err(format!(
+                "{BURST} × GET {url}: {updates} UPDATEs writing {rows_updated} rows; expected \
+                 {expected_updates} (one per request) writing {fewest_rows}..={most_rows}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Counters {
+    select_calls: i64,
+    rows_read: i64,
+    update_calls: i64,
+    rows_updated: i64,
+}
+
+/// TFB's filters: the table as a whole word anywhere in the statement, then `select` or `update`
+/// as substrings. The patterns are literals, which pg_stat_statements stores as `$1`, so these
+/// queries never count themselves.
+fn statement_counters(database: &mut postgres::Client, table: &str) -> Result<Counters, String> {
+    let row = database
+        .query_one(
+            &format!(
+                "SELECT \
+                   coalesce(sum(calls) FILTER (WHERE query ~* 'select'), 0)::int8, \
+                   coalesce(sum(rows) FILTER (WHERE query ~* 'select'), 0)::int8, \
+                   coalesce(sum(calls) FILTER (WHERE query ~* 'update'), 0)::int8, \
+                   coalesce(sum(rows) FILTER (WHERE query ~* 'update'), 0)::int8 \
+                 FROM pg_stat_statements WHERE query ~* '[[:<:]]{table}[[:>:]]'"
+            ),
+            &[],
+        )
+        .map_err(|error| format!("reading pg_stat_statements: {error}"))?;
+    Ok(Counters {
+        select_calls: row.get(0),
+        rows_read: row.get(1),
+        update_calls: row.get(2),
+        rows_updated: row.get(3),
+    })
+}
+
+/// `BURST` connections send one request each, all at once; every one must succeed.
+fn burst(address: SocketAddr, url: &str) -> CheckResult {
+    let start = Arc::new(std::sync::Barrier::new(BURST));
+    let clients: Vec<_> = (0..BURST)
+        .map(|_| {
+            let (start, url) = (Arc::clone(&start), url.to_owned());
+            thread::spawn(move || -> CheckResult {
+                let mut connection =
+                    Connection::open(address).map_err(|error| error.to_string())?;
+                start.wait();
+                let response = connection
+                    .get(&url)
+                    .map_err(|error| format!("GET {url}: {error}"))?;
+                if response.status != 200 {
+                    return Err(format!(
+                        "GET {url} in the burst: status {}",
+                        response.status
+                    ));
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for client in clients {
+        client
+            .join()
+            .map_err(|_| "a burst client panicked".to_owned())??;
     }
     Ok(())
 }
