@@ -1,0 +1,299 @@
+//! The HTTP client, behaving like the Python `requests.get` TFB used: a new connection per
+//! request, `Accept` as given plus `requests`' own defaults (`Accept-Encoding: gzip, deflate`,
+//! `Connection: keep-alive`), `Host` with the port, redirects followed, compressed bodies
+//! decoded, 15 s timeout. It is written on raw sockets so that the checks see the headers exactly
+//! as the server sent them, and can send pipelined and malformed requests.
+
+use std::{io::Read, time::Duration};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::timeout,
+};
+
+/// TFB's request timeout.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+/// `requests` gives up after this many redirects.
+const MAX_REDIRECTS: usize = 30;
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body after undoing any `Content-Encoding`.
+    pub body: Vec<u8>,
+    /// The body's length on the wire, before decoding.
+    pub wire_length: usize,
+}
+
+impl Response {
+    /// The first header of that name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Why no response came, in TFB's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// `requests.ConnectionError`: refused, reset, or not HTTP.
+    Connection(String),
+    /// `requests.Timeout`.
+    Timeout,
+}
+
+impl FetchError {
+    /// The message TFB records as a fail.
+    pub fn tfb_message(&self) -> &'static str {
+        match self {
+            FetchError::Connection(_) => "Server did not respond to request",
+            FetchError::Timeout => "Connection to server timed out",
+        }
+    }
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Connection(detail) => write!(f, "{} ({detail})", self.tfb_message()),
+            FetchError::Timeout => f.write_str(self.tfb_message()),
+        }
+    }
+}
+
+/// An `http://host:port/path` URL, split.
+#[derive(Debug, Clone)]
+struct Url {
+    authority: String,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<Url, FetchError> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        FetchError::Connection(format!("only http:// URLs are supported, got {url:?}"))
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(slash) => (&rest[..slash], &rest[slash..]),
+        None => (rest, "/"),
+    };
+    Ok(Url {
+        authority: authority.to_owned(),
+        path: path.to_owned(),
+    })
+}
+
+/// GET `url` the way TFB's verifier did.
+pub async fn get(url: &str, accept: &str) -> Result<Response, FetchError> {
+    match timeout(TIMEOUT, get_following_redirects(url, accept)).await {
+        Ok(result) => result,
+        Err(_) => Err(FetchError::Timeout),
+    }
+}
+
+async fn get_following_redirects(url: &str, accept: &str) -> Result<Response, FetchError> {
+    let mut current = parse_url(url)?;
+    for _ in 0..=MAX_REDIRECTS {
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tfb-conformance\r\nAccept-Encoding: gzip, deflate\r\n\
+             Accept: {accept}\r\nConnection: keep-alive\r\n\r\n",
+            current.path, current.authority
+        );
+        let mut stream = TcpStream::connect(&current.authority)
+            .await
+            .map_err(|error| FetchError::Connection(error.to_string()))?;
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|error| FetchError::Connection(error.to_string()))?;
+        let mut reader = ResponseReader::new(stream);
+        let response = reader.read_response().await?;
+        let location = response.header("location").map(str::to_owned);
+        match (response.status, location) {
+            (301 | 302 | 303 | 307 | 308, Some(location)) => {
+                current = if location.starts_with("http://") {
+                    parse_url(&location)?
+                } else {
+                    Url {
+                        authority: current.authority,
+                        path: location,
+                    }
+                };
+            }
+            _ => return Ok(response),
+        }
+    }
+    Err(FetchError::Connection(format!(
+        "more than {MAX_REDIRECTS} redirects"
+    )))
+}
+
+/// Reads responses from one connection, keeping what follows a response for the next one.
+pub struct ResponseReader {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl ResponseReader {
+    pub fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buffer: Vec::new(),
+        }
+    }
+
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    pub async fn read_response(&mut self) -> Result<Response, FetchError> {
+        let head_end = loop {
+            if let Some(position) = find(&self.buffer, b"\r\n\r\n") {
+                break position;
+            }
+            if self.fill().await? == 0 {
+                return Err(FetchError::Connection(if self.buffer.is_empty() {
+                    "the connection closed without a response".to_owned()
+                } else {
+                    "the connection closed in the middle of the response head".to_owned()
+                }));
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buffer[..head_end]).into_owned();
+        self.buffer.drain(..head_end + 4);
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .strip_prefix("HTTP/1.")
+            .and_then(|rest| rest.get(2..5))
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| {
+                FetchError::Connection(format!("not an HTTP/1.x status line: {status_line:?}"))
+            })?;
+        let mut headers = Vec::new();
+        for line in lines {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| FetchError::Connection(format!("malformed header line {line:?}")))?;
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(key, _): &&(String, String)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.clone())
+        };
+        let chunked = header("transfer-encoding")
+            .is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
+        let wire_body = if chunked {
+            self.read_chunked().await?
+        } else if let Some(length) = header("content-length") {
+            let length = length.parse().map_err(|_| {
+                FetchError::Connection(format!("invalid Content-Length {length:?}"))
+            })?;
+            self.take(length).await?
+        } else if status == 204 || status == 304 || (100..200).contains(&status) {
+            Vec::new()
+        } else {
+            while self.fill().await? > 0 {}
+            std::mem::take(&mut self.buffer)
+        };
+        let wire_length = wire_body.len();
+        let body = decode(header("content-encoding").as_deref(), wire_body)?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+            wire_length,
+        })
+    }
+
+    async fn fill(&mut self) -> Result<usize, FetchError> {
+        let mut chunk = [0u8; 16 * 1024];
+        let read = self
+            .stream
+            .read(&mut chunk)
+            .await
+            .map_err(|error| FetchError::Connection(error.to_string()))?;
+        self.buffer.extend_from_slice(&chunk[..read]);
+        Ok(read)
+    }
+
+    async fn take(&mut self, length: usize) -> Result<Vec<u8>, FetchError> {
+        while self.buffer.len() < length {
+            if self.fill().await? == 0 {
+                return Err(FetchError::Connection(format!(
+                    "the body ended after {} of its {length} bytes",
+                    self.buffer.len()
+                )));
+            }
+        }
+        Ok(self.buffer.drain(..length).collect())
+    }
+
+    async fn read_chunked(&mut self) -> Result<Vec<u8>, FetchError> {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(position) = find(&self.buffer, b"\r\n") {
+                    break position;
+                }
+                if self.fill().await? == 0 {
+                    return Err(FetchError::Connection("a chunk size is missing".to_owned()));
+                }
+            };
+            let line = String::from_utf8_lossy(&self.buffer[..line_end]).into_owned();
+            self.buffer.drain(..line_end + 2);
+            let size = usize::from_str_radix(line.split(';').next().unwrap_or_default().trim(), 16)
+                .map_err(|_| FetchError::Connection(format!("invalid chunk size {line:?}")))?;
+            if size == 0 {
+                // Trailers, if any, end with an empty line.
+                loop {
+                    let end = loop {
+                        if let Some(position) = find(&self.buffer, b"\r\n") {
+                            break position;
+                        }
+                        if self.fill().await? == 0 {
+                            return Ok(body);
+                        }
+                    };
+                    self.buffer.drain(..end + 2);
+                    if end == 0 {
+                        return Ok(body);
+                    }
+                }
+            }
+            let chunk = self.take(size + 2).await?;
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+}
+
+fn decode(encoding: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, FetchError> {
+    let mut decoded = Vec::new();
+    let result = match encoding.map(|encoding| encoding.trim().to_ascii_lowercase()) {
+        Some(encoding) if encoding == "gzip" => {
+            flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut decoded)
+        }
+        Some(encoding) if encoding == "deflate" => {
+            flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut decoded)
+        }
+        _ => return Ok(body),
+    };
+    result
+        .map(|_| decoded)
+        .map_err(|error| FetchError::Connection(format!("undecodable body: {error}")))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}

@@ -1,0 +1,266 @@
+//! TFB's verification of a running server, as a library: [`verify`] checks every configured test
+//! type the way TFB's verifier did (spec §1 and §2 of `shared/tfb-spec.md`) and returns a
+//! [`Report`] with TFB's verdict per type, plus our stricter checks as separate `strict` results
+//! that never change that verdict.
+//!
+//! It is fast because it shares TFB's waits: every type's body and header checks run at once (the
+//! 3 s Date re-requests overlap), then the database bursts run one type at a time, since each one
+//! counts statements server-wide and must not see another type's traffic.
+//!
+//! This crate never depends on the implementations' shared code: a bug there cannot hide itself.
+
+pub mod client;
+pub mod db_counts;
+pub mod fortune;
+pub mod headers;
+pub mod json_checks;
+pub mod report;
+pub mod types;
+
+use std::{fmt, path::Path, time::Instant};
+
+use anyhow::{Context, bail};
+use futures_util::future::join_all;
+use serde::Serialize;
+
+pub use report::{Finding, Level, Report, TypeReport};
+
+/// The test types, in TFB's run order (by the length of their names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestType {
+    Db,
+    Json,
+    Query,
+    Update,
+    Fortune,
+    Plaintext,
+}
+
+impl TestType {
+    pub const ALL: [TestType; 6] = [
+        TestType::Db,
+        TestType::Json,
+        TestType::Query,
+        TestType::Update,
+        TestType::Fortune,
+        TestType::Plaintext,
+    ];
+
+    /// The `benchmark_config.json` key that configures it.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            TestType::Db => "db_url",
+            TestType::Json => "json_url",
+            TestType::Query => "query_url",
+            TestType::Update => "update_url",
+            TestType::Fortune => "fortune_url",
+            TestType::Plaintext => "plaintext_url",
+        }
+    }
+
+    /// The named checks of this type, in the order they run; `true` marks our strict ones.
+    /// Findings of any other name (the type did not respond, its path is too short, TFB would
+    /// have raised) are filed under `<type>::other` by the test suite.
+    pub fn checks(self) -> Vec<(String, bool)> {
+        let names: &[(&str, bool)] = match self {
+            TestType::Json | TestType::Plaintext => &[
+                ("body", false),
+                ("status", false),
+                ("headers", false),
+                ("content_length", true),
+                ("pipelining", true),
+            ],
+            TestType::Db => &[
+                ("body", false),
+                ("status", false),
+                ("headers", false),
+                ("database_counts", false),
+                ("content_length", true),
+                ("ids_spread", true),
+            ],
+            TestType::Query => &[
+                ("case_2_returns_two_items", false),
+                ("case_0_returns_one_item", false),
+                ("case_foo_returns_one_item", false),
+                ("case_501_returns_500_items", false),
+                ("case_empty_returns_one_item", false),
+                ("bare_url", false),
+                ("database_counts", false),
+            ],
+            TestType::Update => &[
+                ("case_2_returns_two_items", false),
+                ("case_0_returns_one_item", false),
+                ("case_foo_returns_one_item", false),
+                ("case_501_returns_500_items", false),
+                ("case_empty_returns_one_item", false),
+                ("rows_changed", false),
+                ("bare_url", false),
+                ("database_counts", false),
+                ("reported_rows_are_stored", true),
+            ],
+            TestType::Fortune => &[
+                ("page", false),
+                ("headers", false),
+                ("database_counts", false),
+                ("content_length", true),
+            ],
+        };
+        names
+            .iter()
+            .map(|(name, strict)| (format!("{self}::{name}"), *strict))
+            .collect()
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|test_type| test_type.to_string() == name)
+    }
+}
+
+impl fmt::Display for TestType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            TestType::Db => "db",
+            TestType::Json => "json",
+            TestType::Query => "query",
+            TestType::Update => "update",
+            TestType::Fortune => "fortune",
+            TestType::Plaintext => "plaintext",
+        })
+    }
+}
+
+/// What to verify.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `http://host:port`, without a trailing slash.
+    pub base_url: String,
+    /// The configured path of each type to verify, e.g. `(Query, "/queries?queries=")`.
+    pub paths: Vec<(TestType, String)>,
+    /// The database the server uses, for the counts and the update check; without it those
+    /// checks are skipped (and say so).
+    pub database_url: Option<String>,
+    /// TFB's C: concurrent requests in each database burst (TFB: 512).
+    pub concurrency: usize,
+    /// TFB's CI mode: a 1.5 % margin on executed queries and no failed-transaction check.
+    pub ci: bool,
+}
+
+/// TFB's default paths, as in our implementations' `benchmark_config.json`.
+pub const DEFAULT_PATHS: [(TestType, &str); 6] = [
+    (TestType::Db, "/db"),
+    (TestType::Json, "/json"),
+    (TestType::Query, "/queries?queries="),
+    (TestType::Update, "/updates?queries="),
+    (TestType::Fortune, "/fortunes"),
+    (TestType::Plaintext, "/plaintext"),
+];
+
+impl Target {
+    /// All six types at TFB's default paths, C = 512, not in CI mode.
+    pub fn new(base_url: &str, database_url: Option<String>) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            paths: DEFAULT_PATHS
+                .iter()
+                .map(|(test_type, path)| (*test_type, (*path).to_owned()))
+                .collect(),
+            database_url,
+            concurrency: 512,
+            ci: false,
+        }
+    }
+
+    /// The paths of test `test` (`default`, or another key such as `pool`) of a
+    /// `benchmark_config.json`. Paths must start with `/`, as TFB requires.
+    pub fn with_config(mut self, config: &Path, test: &str) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(config)
+            .with_context(|| format!("reading {}", config.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
+        let tests = json["tests"]
+            .as_array()
+            .context("benchmark_config.json has no tests array")?;
+        let settings = tests
+            .iter()
+            .find_map(|group| group.get(test))
+            .with_context(|| format!("{} has no test named {test:?}", config.display()))?;
+        self.paths.clear();
+        for test_type in TestType::ALL {
+            if let Some(path) = settings[test_type.config_key()].as_str() {
+                if !path.starts_with('/') {
+                    bail!(
+                        "{}: {} must start with /",
+                        config.display(),
+                        test_type.config_key()
+                    );
+                }
+                self.paths.push((test_type, path.to_owned()));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Keeps only these types.
+    pub fn only(mut self, types: &[TestType]) -> Self {
+        self.paths
+            .retain(|(test_type, _)| types.contains(test_type));
+        self
+    }
+}
+
+/// Verifies every configured type of `target`.
+pub async fn verify(target: &Target) -> Report {
+    let started = Instant::now();
+    let phase_one = join_all(target.paths.iter().map(|(test_type, path)| async move {
+        let type_started = Instant::now();
+        let phase = types::phase_one(target, *test_type, path).await;
+        (*test_type, path, phase, type_started.elapsed())
+    }))
+    .await;
+    let mut reports = Vec::new();
+    for (test_type, path, mut phase, mut elapsed) in phase_one {
+        let count_started = Instant::now();
+        if let (Some(spec), Some(database_url)) = (&phase.counts, &target.database_url) {
+            let counts = db_counts::verify_counts(database_url, spec, target.ci).await;
+            phase.findings.extend(report::file_under(
+                &format!("{test_type}::database_counts"),
+                counts,
+            ));
+        } else if target.database_url.is_none()
+            && matches!(
+                test_type,
+                TestType::Db | TestType::Query | TestType::Update | TestType::Fortune
+            )
+        {
+            phase.findings.push(
+                Finding::warn(
+                    "No database URL given: the database counts were not checked",
+                    &format!("{}{path}", target.base_url),
+                )
+                .strict(),
+            );
+        }
+        if test_type == TestType::Update {
+            phase.findings.extend(report::file_under(
+                "update::reported_rows_are_stored",
+                types::reported_rows_are_stored(target, path).await,
+            ));
+        }
+        elapsed += count_started.elapsed();
+        reports.push(TypeReport::new(
+            test_type,
+            &format!("{}{path}", target.base_url),
+            phase.findings,
+            elapsed,
+        ));
+    }
+    reports.sort_by_key(|report| report.test_type);
+    Report {
+        base_url: target.base_url.clone(),
+        types: reports,
+        elapsed: started.elapsed(),
+    }
+}

@@ -1,0 +1,177 @@
+//! `conformance`: verifies a running server the way TFB did and prints what failed, where, and
+//! how to fix it. Exit code 0 when TFB would have benchmarked every type (no fail), 1 otherwise.
+//!
+//! ```sh
+//! conformance --url http://127.0.0.1:8080 --database-url postgres://... \
+//!     [--config implementations/axum/benchmark_config.json [--test pool]] [--type db,fortune] [--format json]
+//! ```
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, ValueEnum};
+use conformance::{Level, Report, Target, TestType, verify};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Verify a server the way the TechEmpower Framework Benchmarks did"
+)]
+struct Arguments {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The database the server uses, for the query counts and the update check.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Read the test paths from this benchmark_config.json (default: TFB's usual paths).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Which test of the config file: `default` or another key.
+    #[arg(long, default_value = "default", requires = "config")]
+    test: String,
+    /// Only these test types (comma-separated: db,json,query,update,fortune,plaintext).
+    #[arg(long = "type", value_delimiter = ',')]
+    types: Vec<String>,
+    /// Concurrent requests in each database burst (TFB: 512).
+    #[arg(long, default_value_t = 512)]
+    concurrency: usize,
+    /// TFB's CI margins: 1.5 % on executed queries, failed requests not counted.
+    #[arg(long)]
+    ci: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let arguments = Arguments::parse();
+    let mut target = Target::new(&arguments.url, arguments.database_url.clone());
+    target.concurrency = arguments.concurrency;
+    target.ci = arguments.ci;
+    if let Some(config) = &arguments.config {
+        target = match target.with_config(config, &arguments.test) {
+            Ok(target) => target,
+            Err(error) => return usage_error(&format!("{error:#}")),
+        };
+    }
+    if !arguments.types.is_empty() {
+        let mut types = Vec::new();
+        for name in &arguments.types {
+            match TestType::parse(name) {
+                Some(test_type) => types.push(test_type),
+                None => {
+                    return usage_error(&format!(
+                        "unknown test type {name:?} (db, json, query, update, fortune, plaintext)"
+                    ));
+                }
+            }
+        }
+        target = target.only(&types);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return usage_error(&error.to_string()),
+    };
+    let report = runtime.block_on(verify(&target));
+    match arguments.format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => return usage_error(&error.to_string()),
+        },
+        Format::Text => print!("{}", render(&report)),
+    }
+    if report.verdict() == Level::Fail {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("conformance: {message}");
+    ExitCode::from(2)
+}
+
+/// The readable report: a verdict line per type, then every warn and fail with its URL and a
+/// hint, strict results marked as ours.
+fn render(report: &Report) -> String {
+    let mut out = String::new();
+    for type_report in &report.types {
+        let strict_note = if type_report.strict_verdict > type_report.verdict {
+            format!(" (strict: {})", type_report.strict_verdict)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{:<9} {:<4}{strict_note}  {} ({:.1} s)\n",
+            type_report.test_type,
+            type_report.verdict,
+            type_report.url,
+            type_report.elapsed.as_secs_f64()
+        ));
+        for finding in type_report
+            .findings
+            .iter()
+            .filter(|finding| finding.level != Level::Pass)
+        {
+            let origin = if finding.strict {
+                "strict, beyond TFB"
+            } else {
+                "TFB"
+            };
+            out.push_str(&format!(
+                "  {} [{}] {} ({origin})\n",
+                finding.level, finding.check, finding.url
+            ));
+            for line in finding.message.lines() {
+                out.push_str(&format!("      {line}\n"));
+            }
+            if let Some(hint) = hint(&finding.check) {
+                out.push_str(&format!("      hint: {hint}\n"));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "TFB verdict: {}; strict verdict: {}; {:.1} s\n",
+        report.verdict(),
+        report.strict_verdict(),
+        report.elapsed.as_secs_f64()
+    ));
+    out.push_str(
+        "Strict results are checks TFB did not make; they never change the TFB verdict.\n",
+    );
+    out
+}
+
+fn hint(check: &str) -> Option<&'static str> {
+    let (_, name) = check.split_once("::")?;
+    Some(match name {
+        "headers" => {
+            "send Server, Date (refreshed every second, IMF-fixdate), Content-Length and TFB's exact Content-Type"
+        }
+        "database_counts" => {
+            "one SELECT per row (no IN/ANY), one UPDATE per request or per row, no extra statements on the table"
+        }
+        "page" => {
+            "13 rows sorted by message, escape < and &, no extra tags, every closing tag written"
+        }
+        "pipelining" => "answer every request already read before reading more, in order",
+        "ids_spread" => "draw every id fresh from a random generator over 1..=10000",
+        "rows_changed" | "reported_rows_are_stored" => {
+            "write every reported row's new randomNumber to the table"
+        }
+        "content_length" => "compute Content-Length from the body you send",
+        name if name.starts_with("case_") || name == "bare_url" => {
+            "clamp queries: missing, empty, non-integer or < 1 → 1, > 500 → 500; always a 200 with a JSON array"
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,156 @@
+//! What a verification finds: one [`Finding`] per check result, grouped per test type into a
+//! [`TypeReport`] whose verdict is TFB's, and a [`Report`] for the whole run. All of it
+//! serialises to JSON.
+
+use std::{fmt, time::Duration};
+
+use serde::Serialize;
+
+use crate::TestType;
+
+/// TFB's three levels, in increasing severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Level::Pass => "pass",
+            Level::Warn => "warn",
+            Level::Fail => "fail",
+        })
+    }
+}
+
+/// One result: TFB's `(level, reason, url)` tuple, or one of our stricter checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The named check it belongs to, e.g. `query::case_foo`: one test each in the suite.
+    pub check: String,
+    pub level: Level,
+    pub message: String,
+    pub url: String,
+    /// A check TFB does not make. It never changes the TFB verdict, only the strict one.
+    pub strict: bool,
+}
+
+impl Finding {
+    pub fn new(level: Level, message: impl Into<String>, url: &str) -> Self {
+        Self {
+            check: String::new(),
+            level,
+            message: message.into(),
+            url: url.to_owned(),
+            strict: false,
+        }
+    }
+
+    pub fn pass(message: impl Into<String>, url: &str) -> Self {
+        Self::new(Level::Pass, message, url)
+    }
+
+    pub fn warn(message: impl Into<String>, url: &str) -> Self {
+        Self::new(Level::Warn, message, url)
+    }
+
+    pub fn fail(message: impl Into<String>, url: &str) -> Self {
+        Self::new(Level::Fail, message, url)
+    }
+
+    /// The same result, marked as a check beyond TFB's.
+    pub fn strict(mut self) -> Self {
+        self.strict = true;
+        self
+    }
+}
+
+/// Files findings under a named check (those not filed under one already).
+pub fn file_under(check: &str, findings: Vec<Finding>) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .map(|mut finding| {
+            if finding.check.is_empty() {
+                finding.check = check.to_owned();
+            }
+            finding
+        })
+        .collect()
+}
+
+/// Every result for one test type, and the verdicts they add up to.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeReport {
+    pub test_type: TestType,
+    pub url: String,
+    /// TFB's verdict: fail if any TFB result failed, else warn if any warned, else pass.
+    pub verdict: Level,
+    /// The verdict including our strict checks.
+    pub strict_verdict: Level,
+    pub findings: Vec<Finding>,
+    #[serde(serialize_with = "as_millis")]
+    pub elapsed: Duration,
+}
+
+impl TypeReport {
+    pub fn new(test_type: TestType, url: &str, findings: Vec<Finding>, elapsed: Duration) -> Self {
+        let worst = |strict: bool| {
+            findings
+                .iter()
+                .filter(|finding| strict || !finding.strict)
+                .map(|finding| finding.level)
+                .max()
+                .unwrap_or(Level::Pass)
+        };
+        Self {
+            test_type,
+            url: url.to_owned(),
+            verdict: worst(false),
+            strict_verdict: worst(true),
+            findings,
+            elapsed,
+        }
+    }
+}
+
+/// A whole verification: one report per test type, in TFB's run order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub base_url: String,
+    pub types: Vec<TypeReport>,
+    #[serde(serialize_with = "as_millis")]
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// TFB's verdict over all types: the worst one.
+    pub fn verdict(&self) -> Level {
+        self.types
+            .iter()
+            .map(|report| report.verdict)
+            .max()
+            .unwrap_or(Level::Pass)
+    }
+
+    pub fn strict_verdict(&self) -> Level {
+        self.types
+            .iter()
+            .map(|report| report.strict_verdict)
+            .max()
+            .unwrap_or(Level::Pass)
+    }
+
+    pub fn get(&self, test_type: TestType) -> Option<&TypeReport> {
+        self.types
+            .iter()
+            .find(|report| report.test_type == test_type)
+    }
+}
+
+fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(duration.as_millis() as u64)
+}
