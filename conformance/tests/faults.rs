@@ -1,0 +1,611 @@
+//! Proves every check can fail: each test starts the test server wrong in exactly one way (see
+//! `support/server.rs`), verifies it, and asserts that the fault is caught by the right check with
+//! the right level and message, and that the TFB verdict is what TFB's would have been. One test
+//! starts it correct and expects a pass everywhere. The database faults run against a real
+//! throwaway PostgreSQL; those tests take turns, since the statement counters are server-wide.
+
+#[path = "support/server.rs"]
+mod server;
+
+use std::{
+    process::ExitCode,
+    sync::{Arc, Mutex},
+};
+
+use conformance::{Level, Report, Target, TestType, verify};
+use libtest_mimic::{Arguments, Failed, Trial};
+use server::Fault;
+use tfb_database::Database;
+
+/// The database bursts use this many concurrent requests; TFB's rules scale with it (TFB: 512).
+const CONCURRENCY: usize = 128;
+
+/// A finding the fault must produce.
+struct Expect {
+    test_type: TestType,
+    check: &'static str,
+    level: Level,
+    message: &'static str,
+    strict: bool,
+}
+
+const fn tfb(
+    test_type: TestType,
+    check: &'static str,
+    level: Level,
+    message: &'static str,
+) -> Expect {
+    Expect {
+        test_type,
+        check,
+        level,
+        message,
+        strict: false,
+    }
+}
+
+const fn strict(test_type: TestType, check: &'static str, message: &'static str) -> Expect {
+    Expect {
+        test_type,
+        check,
+        level: Level::Fail,
+        message,
+        strict: true,
+    }
+}
+
+struct Case {
+    name: &'static str,
+    fault: Fault,
+    types: &'static [TestType],
+    expect: &'static [Expect],
+}
+
+use Level::{Fail, Warn};
+use TestType::{Db, Fortune, Json, Plaintext, Query, Update};
+
+const CASES: &[Case] = &[
+    Case {
+        name: "correct_server_passes_everything",
+        fault: Fault::None,
+        types: &TestType::ALL,
+        expect: &[],
+    },
+    Case {
+        name: "headers::missing_server",
+        fault: Fault::MissingServer,
+        types: &[Json],
+        expect: &[tfb(
+            Json,
+            "json::headers",
+            Fail,
+            "Required response header missing: Server",
+        )],
+    },
+    Case {
+        name: "headers::frozen_date",
+        fault: Fault::FrozenDate,
+        types: &[Json],
+        expect: &[tfb(
+            Json,
+            "json::headers",
+            Fail,
+            "Invalid Cached Date. Found \"Wed, 17 Apr 2013 12:00:00 GMT\" and \"Wed, 17 Apr 2013 12:00:00 GMT\"",
+        )],
+    },
+    Case {
+        name: "headers::date_with_offset_warns",
+        fault: Fault::DateWithOffset,
+        types: &[Json],
+        expect: &[tfb(
+            Json,
+            "json::headers",
+            Warn,
+            "Invalid Date header, found",
+        )],
+    },
+    Case {
+        name: "headers::missing_date_fails_twice",
+        fault: Fault::MissingDate,
+        types: &[Json],
+        expect: &[
+            tfb(
+                Json,
+                "json::headers",
+                Fail,
+                "Required response header missing: Date",
+            ),
+            tfb(
+                Json,
+                "json::headers",
+                Fail,
+                "Invalid Cached Date. Found \"\" and \"\"",
+            ),
+        ],
+    },
+    Case {
+        name: "headers::charset_utf8_without_dash",
+        fault: Fault::CharsetUtf8WithoutDash,
+        types: &[Json],
+        expect: &[tfb(
+            Json,
+            "json::headers",
+            Fail,
+            "Invalid Content-Type header, found \"application/json; charset=utf8\"",
+        )],
+    },
+    Case {
+        name: "headers::html_without_charset",
+        fault: Fault::HtmlWithoutCharset,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::headers",
+            Fail,
+            "Invalid Content-Type header, found \"text/html\"",
+        )],
+    },
+    Case {
+        name: "headers::no_size_header",
+        fault: Fault::NoSizeHeader,
+        types: &[Plaintext],
+        expect: &[tfb(
+            Plaintext,
+            "plaintext::headers",
+            Fail,
+            "Required response size header missing",
+        )],
+    },
+    Case {
+        name: "json::capitalised_key_passes",
+        fault: Fault::CapitalisedMessageKey,
+        types: &[Json],
+        expect: &[],
+    },
+    Case {
+        name: "json::extra_key_warns",
+        fault: Fault::ExtraJsonKey,
+        types: &[Json],
+        expect: &[tfb(
+            Json,
+            "json::body",
+            Warn,
+            "Too many JSON key/value pairs, consider removing: extra",
+        )],
+    },
+    Case {
+        name: "json::number_value_fails",
+        fault: Fault::NumberInHelloObject,
+        types: &[Json],
+        expect: &[tfb(Json, "json::body", Fail, "Not a valid JSON object")],
+    },
+    Case {
+        name: "json::status_201_fails",
+        fault: Fault::WrongStatusOnJson,
+        types: &[Json],
+        expect: &[tfb(
+            Json,
+            "json::status",
+            Fail,
+            "Invalid response status, found \"201\", did not match \"200\"",
+        )],
+    },
+    Case {
+        name: "db::array_warns",
+        fault: Fault::DbReturnsArray,
+        types: &[Db],
+        expect: &[tfb(
+            Db,
+            "db::body",
+            Warn,
+            "Response is a JSON array. Expected JSON object (e.g. [] vs {})",
+        )],
+    },
+    Case {
+        name: "db::extra_key_warns",
+        fault: Fault::DbExtraKey,
+        types: &[Db],
+        expect: &[tfb(
+            Db,
+            "db::body",
+            Warn,
+            "An extra key(s) is being included with the db object: extra",
+        )],
+    },
+    Case {
+        name: "db::id_out_of_range_warns",
+        fault: Fault::DbIdOutOfRange,
+        types: &[Db],
+        expect: &[tfb(
+            Db,
+            "db::body",
+            Warn,
+            "Response key id should be between 1 and 10,000",
+        )],
+    },
+    Case {
+        name: "db::non_numeric_id_raises",
+        fault: Fault::DbIdNotNumeric,
+        types: &[Db],
+        expect: &[tfb(Db, "db::no_exception", Fail, "Caused Exception in TFB")],
+    },
+    Case {
+        name: "db::failed_requests_under_burst",
+        fault: Fault::FailsUnderBurst,
+        types: &[Db],
+        expect: &[tfb(Db, "db::database_counts", Fail, "failed transactions.")],
+    },
+    Case {
+        name: "db::same_id_every_time",
+        fault: Fault::SameIdEveryTime,
+        types: &[Db],
+        expect: &[strict(Db, "db::ids_spread", "distinct")],
+    },
+    Case {
+        name: "query::foo_answered_with_500_text",
+        fault: Fault::FooAnsweredWith500Text,
+        types: &[Query],
+        expect: &[tfb(
+            Query,
+            "query::case_foo_returns_one_item",
+            Fail,
+            "Invalid JSON",
+        )],
+    },
+    Case {
+        name: "query::foo_answered_with_object",
+        fault: Fault::FooAnsweredWithObject,
+        types: &[Query],
+        expect: &[tfb(
+            Query,
+            "query::case_foo_returns_one_item",
+            Fail,
+            "Top-level JSON is an object, not an array",
+        )],
+    },
+    Case {
+        name: "query::empty_value_answered_empty",
+        fault: Fault::EmptyAnsweredEmpty,
+        types: &[Query],
+        expect: &[
+            tfb(
+                Query,
+                "query::case_empty_returns_one_item",
+                Fail,
+                "Empty given for stringy `queries` parameter",
+            ),
+            tfb(
+                Query,
+                "query::bare_url",
+                Fail,
+                "Invalid response status, found \"400\"",
+            ),
+        ],
+    },
+    Case {
+        name: "query::501_not_clamped_warns",
+        fault: Fault::Clamp501Ignored,
+        types: &[Query],
+        expect: &[tfb(
+            Query,
+            "query::case_501_returns_500_items",
+            Warn,
+            "JSON array length of 1 != expected length of 500",
+        )],
+    },
+    Case {
+        name: "query::in_clause_fails_counts",
+        fault: Fault::QueriesUseAny,
+        types: &[Query],
+        expect: &[tfb(
+            Query,
+            "query::database_counts",
+            Fail,
+            "executed queries in the database out of roughly 2560 expected.",
+        )],
+    },
+    Case {
+        name: "update::501_not_clamped_fails",
+        fault: Fault::Clamp501Ignored,
+        types: &[Update],
+        expect: &[tfb(
+            Update,
+            "update::rows_changed",
+            Fail,
+            "items were updated in the database out of roughly 500 expected.",
+        )],
+    },
+    Case {
+        name: "update::two_statements_per_request",
+        fault: Fault::UpdatesTwoStatements,
+        types: &[Update],
+        expect: &[tfb(
+            Update,
+            "update::database_counts",
+            Fail,
+            "executed queries in the database out of roughly 5120 expected.",
+        )],
+    },
+    Case {
+        name: "update::not_persisted",
+        fault: Fault::UpdatesNotPersisted,
+        types: &[Update],
+        expect: &[
+            tfb(
+                Update,
+                "update::rows_changed",
+                Fail,
+                "No items were updated in the database.",
+            ),
+            tfb(
+                Update,
+                "update::database_counts",
+                Fail,
+                "rows updated in the database out of roughly 2560 expected.",
+            ),
+        ],
+    },
+    Case {
+        name: "update::reports_values_it_did_not_store",
+        fault: Fault::UpdatesReportUnstoredValues,
+        types: &[Update],
+        expect: &[strict(
+            Update,
+            "update::reported_rows_are_stored",
+            "Reported rows are not the stored rows",
+        )],
+    },
+    Case {
+        name: "fortune::unsorted",
+        fault: Fault::FortunesUnsorted,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "Invalid according to FortuneHTMLParser",
+        )],
+    },
+    Case {
+        name: "fortune::unescaped",
+        fault: Fault::FortunesUnescaped,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "Invalid according to FortuneHTMLParser",
+        )],
+    },
+    Case {
+        name: "fortune::double_escaped",
+        fault: Fault::FortunesDoubleEscaped,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "&amp;lt;script&amp;gt;",
+        )],
+    },
+    Case {
+        name: "fortune::numeric_em_dash",
+        fault: Fault::FortunesNumericDash,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "should be `<tr><td>8</td><td>A list is only as strong as its weakest link. \u{2014} Donald Knuth</td></tr>",
+        )],
+    },
+    Case {
+        name: "fortune::missing_closing_td",
+        fault: Fault::FortunesMissingClosingTd,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "Invalid according to FortuneHTMLParser",
+        )],
+    },
+    Case {
+        name: "fortune::extra_div",
+        fault: Fault::FortunesExtraDiv,
+        types: &[Fortune],
+        expect: &[tfb(Fortune, "fortune::page", Fail, "<body><div><table>")],
+    },
+    Case {
+        name: "fortune::style_tag",
+        fault: Fault::FortunesStyleTag,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "Invalid according to FortuneHTMLParser",
+        )],
+    },
+    Case {
+        name: "fortune::no_doctype",
+        fault: Fault::FortunesNoDoctype,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "should be `<!doctype html><html>",
+        )],
+    },
+    Case {
+        name: "fortune::padded_cell",
+        fault: Fault::FortunesPaddedCell,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "Invalid according to FortuneHTMLParser",
+        )],
+    },
+    Case {
+        name: "fortune::missing_extra_fortune",
+        fault: Fault::FortunesMissingExtra,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::page",
+            Fail,
+            "Additional fortune added at request time.",
+        )],
+    },
+    Case {
+        name: "plaintext::trailing_newline_warns",
+        fault: Fault::PlaintextTrailingNewline,
+        types: &[Plaintext],
+        expect: &[tfb(
+            Plaintext,
+            "plaintext::body",
+            Warn,
+            "Server is returning 1 more bytes than are required.",
+        )],
+    },
+    Case {
+        name: "plaintext::wrong_text",
+        fault: Fault::PlaintextWrongText,
+        types: &[Plaintext],
+        expect: &[tfb(
+            Plaintext,
+            "plaintext::body",
+            Fail,
+            "Could not find 'Hello, World!' in response.",
+        )],
+    },
+    Case {
+        name: "strict::content_length_beside_chunked",
+        fault: Fault::StaleContentLength,
+        types: &[Json],
+        expect: &[strict(Json, "json::content_length", "Content-Length says")],
+    },
+    Case {
+        name: "strict::pipelined_requests_dropped",
+        fault: Fault::PipelineDropsRequests,
+        types: &[Plaintext],
+        expect: &[strict(
+            Plaintext,
+            "plaintext::pipelining",
+            "16 pipelined requests",
+        )],
+    },
+];
+
+fn main() -> ExitCode {
+    let mut arguments = Arguments::from_args();
+    // The checks mostly wait (TFB's 3 s Date re-request), so run many at once.
+    arguments.test_threads.get_or_insert(12);
+    let database = match Database::from_env() {
+        Ok(database) => Arc::new(database),
+        Err(error) => {
+            eprintln!("{error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let database_turns = Arc::new(Mutex::new(()));
+    let trials = CASES
+        .iter()
+        .map(|case| {
+            let (url, turns) = (database.url(), Arc::clone(&database_turns));
+            Trial::test(case.name, move || run_case(case, &url, &turns))
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&arguments, trials);
+    drop(database);
+    conclusion.exit_code()
+}
+
+fn run_case(case: &Case, database_url: &str, turns: &Mutex<()>) -> Result<(), Failed> {
+    let uses_database = case
+        .types
+        .iter()
+        .any(|test_type| matches!(test_type, Db | Query | Update | Fortune));
+    let _turn = uses_database.then(|| turns.lock().unwrap_or_else(|poison| poison.into_inner()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let base_url = server::start(case.fault, database_url).await;
+        let mut target = Target::new(&base_url, Some(database_url.to_owned())).only(case.types);
+        target.concurrency = CONCURRENCY;
+        verify(&target).await
+    });
+    judge(case, &report)
+        .map_err(|problem| format!("{problem}\n\nthe report:\n{}", describe(&report)).into())
+}
+
+fn judge(case: &Case, report: &Report) -> Result<(), String> {
+    for expect in case.expect {
+        let type_report = report
+            .get(expect.test_type)
+            .ok_or_else(|| format!("{} was not verified", expect.test_type))?;
+        let found = type_report.findings.iter().any(|finding| {
+            finding.check == expect.check
+                && finding.level == expect.level
+                && finding.strict == expect.strict
+                && finding.message.contains(expect.message)
+        });
+        if !found {
+            return Err(format!(
+                "expected a {}{} finding in {} containing {:?}",
+                expect.level,
+                if expect.strict { " (strict)" } else { "" },
+                expect.check,
+                expect.message
+            ));
+        }
+    }
+    for test_type in case.types {
+        let type_report = report
+            .get(*test_type)
+            .ok_or_else(|| format!("{test_type} was not verified"))?;
+        let expected = |strict: bool| {
+            case.expect
+                .iter()
+                .filter(|expect| expect.test_type == *test_type && (strict || !expect.strict))
+                .map(|expect| expect.level)
+                .max()
+                .unwrap_or(Level::Pass)
+        };
+        if type_report.verdict != expected(false) || type_report.strict_verdict != expected(true) {
+            return Err(format!(
+                "{test_type}: verdict {} (strict {}), expected {} (strict {})",
+                type_report.verdict,
+                type_report.strict_verdict,
+                expected(false),
+                expected(true)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe(report: &Report) -> String {
+    let mut out = String::new();
+    for type_report in &report.types {
+        out.push_str(&format!(
+            "{} {} (strict {})\n",
+            type_report.test_type, type_report.verdict, type_report.strict_verdict
+        ));
+        for finding in &type_report.findings {
+            out.push_str(&format!(
+                "  {} {}{} {}\n",
+                finding.level,
+                finding.check,
+                if finding.strict { " (strict)" } else { "" },
+                finding.message.replace('\n', " ")
+            ));
+        }
+    }
+    out
+}

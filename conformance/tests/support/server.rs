@@ -1,0 +1,535 @@
+//! A small TFB server for the conformance crate's own tests: correct in every way except the one
+//! [`Fault`] it is started with. Raw HTTP/1.1 on tokio sockets, so any header or framing can be
+//! got wrong on purpose, and a real PostgreSQL (the throwaway cluster) behind it, so database
+//! faults show in `pg_stat_statements` exactly as a broken framework's would. It shares no code
+//! with the checks, nor with the reference implementations.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use futures_util::future::try_join_all;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use tokio_postgres::{Client, NoTls, Statement};
+
+/// The one thing the server gets wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    MissingServer,
+    FrozenDate,
+    DateWithOffset,
+    MissingDate,
+    CharsetUtf8WithoutDash,
+    HtmlWithoutCharset,
+    NoSizeHeader,
+    CapitalisedMessageKey,
+    ExtraJsonKey,
+    NumberInHelloObject,
+    DbReturnsArray,
+    DbExtraKey,
+    DbIdOutOfRange,
+    DbIdNotNumeric,
+    FooAnsweredWith500Text,
+    FooAnsweredWithObject,
+    EmptyAnsweredEmpty,
+    Clamp501Ignored,
+    QueriesUseAny,
+    UpdatesTwoStatements,
+    UpdatesNotPersisted,
+    FailsUnderBurst,
+    FortunesUnsorted,
+    FortunesUnescaped,
+    FortunesDoubleEscaped,
+    FortunesNumericDash,
+    FortunesMissingClosingTd,
+    FortunesExtraDiv,
+    FortunesStyleTag,
+    FortunesNoDoctype,
+    FortunesPaddedCell,
+    FortunesMissingExtra,
+    PlaintextTrailingNewline,
+    PlaintextWrongText,
+    StaleContentLength,
+    PipelineDropsRequests,
+    SameIdEveryTime,
+    UpdatesReportUnstoredValues,
+    WrongStatusOnJson,
+}
+
+struct State {
+    fault: Fault,
+    client: Client,
+    select_world: Statement,
+    select_fortunes: Statement,
+    update_worlds: Statement,
+    requests: AtomicUsize,
+}
+
+/// Starts the server on a free loopback port and returns its base URL.
+pub async fn start(fault: Fault, database_url: &str) -> String {
+    let (client, connection) = tokio_postgres::connect(database_url, NoTls)
+        .await
+        .expect("connecting");
+    tokio::spawn(connection);
+    let select_world = client
+        .prepare("SELECT id, randomnumber FROM world WHERE id = $1")
+        .await
+        .unwrap();
+    let select_fortunes = client
+        .prepare("SELECT id, message FROM fortune")
+        .await
+        .unwrap();
+    let update_worlds = client
+        .prepare(
+            "UPDATE world SET randomnumber = v.r FROM UNNEST($1::int4[], $2::int4[]) AS v(i, r) WHERE world.id = v.i",
+        )
+        .await
+        .unwrap();
+    let state = Arc::new(State {
+        fault,
+        client,
+        select_world,
+        select_fortunes,
+        update_worlds,
+        requests: AtomicUsize::new(0),
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(connection_loop(stream, Arc::clone(&state)));
+        }
+    });
+    format!("http://{address}")
+}
+
+async fn connection_loop(mut stream: TcpStream, state: Arc<State>) {
+    let mut buffer = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(position) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+                break position;
+            }
+            let mut chunk = [0u8; 8192];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+        buffer.drain(..head_end + 4);
+        let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
+        let response = respond(&state, &target).await;
+        if stream.write_all(&response).await.is_err() {
+            return;
+        }
+        match state.fault {
+            Fault::NoSizeHeader => return,
+            Fault::PipelineDropsRequests => buffer.clear(),
+            _ => {}
+        }
+    }
+}
+
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn ok(content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status: 200,
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+async fn respond(state: &State, target: &str) -> Vec<u8> {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let queries = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("queries="));
+    let fault = state.fault;
+    let reply = match path {
+        "/json" => json(fault),
+        "/plaintext" => Reply::ok(
+            "text/plain",
+            match fault {
+                Fault::PlaintextTrailingNewline => "Hello, World!\n",
+                Fault::PlaintextWrongText => "Hello World",
+                _ => "Hello, World!",
+            },
+        ),
+        "/db" => db(state).await,
+        "/queries" => match list_reply(fault, queries) {
+            Ok(count) => queries_reply(state, count).await,
+            Err(reply) => reply,
+        },
+        "/updates" => match list_reply(fault, queries) {
+            Ok(count) => updates_reply(state, count).await,
+            Err(reply) => reply,
+        },
+        "/fortunes" => fortunes(state).await,
+        _ => Reply {
+            status: 404,
+            content_type: "text/plain",
+            body: b"not found".to_vec(),
+        },
+    };
+    let served = state.requests.fetch_add(1, Ordering::Relaxed);
+    let reply = if fault == Fault::FailsUnderBurst && path == "/db" && served % 40 == 39 {
+        Reply {
+            status: 503,
+            content_type: "text/plain",
+            body: b"busy".to_vec(),
+        }
+    } else {
+        reply
+    };
+    render(fault, reply)
+}
+
+fn render(fault: Fault, reply: Reply) -> Vec<u8> {
+    let reason = match reply.status {
+        200 => "OK",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        _ => "Service Unavailable",
+    };
+    let mut head = format!("HTTP/1.1 {} {reason}\r\n", reply.status);
+    if fault != Fault::MissingServer {
+        head.push_str("Server: fault-server\r\n");
+    }
+    match fault {
+        Fault::MissingDate => {}
+        Fault::FrozenDate => head.push_str("Date: Wed, 17 Apr 2013 12:00:00 GMT\r\n"),
+        Fault::DateWithOffset => head.push_str(&format!(
+            "Date: {}\r\n",
+            http_date().replace("GMT", "+0000")
+        )),
+        _ => head.push_str(&format!("Date: {}\r\n", http_date())),
+    }
+    let content_type = match (fault, reply.content_type) {
+        (Fault::CharsetUtf8WithoutDash, "application/json") => "application/json; charset=utf8",
+        (Fault::HtmlWithoutCharset, "text/html; charset=utf-8") => "text/html",
+        (_, content_type) => content_type,
+    };
+    head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    match fault {
+        Fault::NoSizeHeader => head.push_str("Connection: close\r\n"),
+        // Chunked framing wins over Content-Length, so clients (and TFB) never notice this one.
+        Fault::StaleContentLength => head.push_str(&format!(
+            "Transfer-Encoding: chunked\r\nContent-Length: {}\r\n",
+            reply.body.len() + 5
+        )),
+        _ => head.push_str(&format!("Content-Length: {}\r\n", reply.body.len())),
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    if fault == Fault::StaleContentLength {
+        bytes.extend_from_slice(format!("{:x}\r\n", reply.body.len()).as_bytes());
+        bytes.extend_from_slice(&reply.body);
+        bytes.extend_from_slice(b"\r\n0\r\n\r\n");
+    } else {
+        bytes.extend_from_slice(&reply.body);
+    }
+    bytes
+}
+
+fn json(fault: Fault) -> Reply {
+    let body = match fault {
+        Fault::CapitalisedMessageKey => r#"{"Message":"Hello, World!"}"#,
+        Fault::ExtraJsonKey => r#"{"message":"Hello, World!","extra":"x"}"#,
+        Fault::NumberInHelloObject => r#"{"message":"Hello, World!","n":1}"#,
+        _ => r#"{"message":"Hello, World!"}"#,
+    };
+    let status = if fault == Fault::WrongStatusOnJson {
+        201
+    } else {
+        200
+    };
+    Reply {
+        status,
+        content_type: "application/json",
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+fn random_id(fault: Fault) -> i32 {
+    if fault == Fault::SameIdEveryTime {
+        return 42;
+    }
+    // A splitmix-style draw from a shared counter: fresh and uniform enough for the spread check.
+    let mut x = NEXT_ID.fetch_add(1, Ordering::Relaxed) as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x % 10_000) as i32 + 1
+}
+
+async fn select_world(state: &State) -> Result<(i32, i32), tokio_postgres::Error> {
+    let row = state
+        .client
+        .query_one(&state.select_world, &[&random_id(state.fault)])
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+fn world_json((id, number): (i32, i32)) -> String {
+    format!(r#"{{"id":{id},"randomNumber":{number}}}"#)
+}
+
+async fn db(state: &State) -> Reply {
+    let Ok(world) = select_world(state).await else {
+        return Reply {
+            status: 500,
+            content_type: "text/plain",
+            body: b"db error".to_vec(),
+        };
+    };
+    let body = match state.fault {
+        Fault::DbReturnsArray => format!("[{}]", world_json(world)),
+        Fault::DbExtraKey => format!(
+            r#"{{"id":{},"randomNumber":{},"extra":1}}"#,
+            world.0, world.1
+        ),
+        Fault::DbIdOutOfRange => format!(
+            r#"{{"id":{},"randomNumber":{}}}"#,
+            world.0 + 10_000,
+            world.1
+        ),
+        Fault::DbIdNotNumeric => format!(r#"{{"id":"abc","randomNumber":{}}}"#, world.1),
+        _ => world_json(world),
+    };
+    Reply::ok("application/json", body)
+}
+
+/// The row count for a `queries` value, or the faulty reply some faults give instead.
+fn list_reply(fault: Fault, value: Option<&str>) -> Result<usize, Reply> {
+    let value = value.unwrap_or("");
+    match (fault, value) {
+        (Fault::FooAnsweredWith500Text, "foo") => {
+            return Err(Reply {
+                status: 500,
+                content_type: "text/plain",
+                body: b"bad queries".to_vec(),
+            });
+        }
+        (Fault::FooAnsweredWithObject, "foo") => {
+            return Err(Reply::ok("application/json", world_json((1, 1))));
+        }
+        (Fault::EmptyAnsweredEmpty, "") => {
+            return Err(Reply {
+                status: 400,
+                content_type: "application/json",
+                body: Vec::new(),
+            });
+        }
+        _ => {}
+    }
+    let count = match value.parse::<i64>() {
+        Ok(count) if count > 500 && fault == Fault::Clamp501Ignored => 1,
+        Ok(count) => count.clamp(1, 500) as usize,
+        Err(_) => 1,
+    };
+    Ok(count)
+}
+
+fn list_json(worlds: &[(i32, i32)]) -> Reply {
+    let items: Vec<String> = worlds.iter().copied().map(world_json).collect();
+    Reply::ok("application/json", format!("[{}]", items.join(",")))
+}
+
+async fn queries_reply(state: &State, count: usize) -> Reply {
+    let worlds = if state.fault == Fault::QueriesUseAny {
+        let ids: Vec<i32> = (0..count).map(|_| random_id(state.fault)).collect();
+        state
+            .client
+            .query(
+                "SELECT id, randomnumber FROM world WHERE id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .map(|rows| rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    } else {
+        try_join_all((0..count).map(|_| select_world(state))).await
+    };
+    match worlds {
+        Ok(worlds) => list_json(&worlds),
+        Err(_) => Reply {
+            status: 500,
+            content_type: "text/plain",
+            body: b"db error".to_vec(),
+        },
+    }
+}
+
+async fn updates_reply(state: &State, count: usize) -> Reply {
+    let Ok(mut worlds) = try_join_all((0..count).map(|_| select_world(state))).await else {
+        return Reply {
+            status: 500,
+            content_type: "text/plain",
+            body: b"db error".to_vec(),
+        };
+    };
+    let mut new_numbers: HashMap<i32, i32> = HashMap::new();
+    for world in &mut worlds {
+        let number = new_numbers
+            .entry(world.0)
+            .or_insert_with(|| (world.1 % 10_000) + 1);
+        world.1 = *number;
+    }
+    let mut ids: Vec<i32> = new_numbers.keys().copied().collect();
+    ids.sort_unstable();
+    let numbers: Vec<i32> = ids.iter().map(|id| new_numbers[id]).collect();
+    let result = match state.fault {
+        Fault::UpdatesNotPersisted => Ok(0),
+        Fault::UpdatesTwoStatements => {
+            let half = ids.len() / 2;
+            let (first_ids, second_ids) = (ids[..half].to_vec(), ids[half..].to_vec());
+            let (first_numbers, second_numbers) =
+                (numbers[..half].to_vec(), numbers[half..].to_vec());
+            let first_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+                [&first_ids, &first_numbers];
+            let second_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+                [&second_ids, &second_numbers];
+            let first = state.client.execute(&state.update_worlds, &first_params);
+            let second = state.client.execute(&state.update_worlds, &second_params);
+            futures_util::future::try_join(first, second)
+                .await
+                .map(|(a, b)| a + b)
+        }
+        _ => {
+            state
+                .client
+                .execute(&state.update_worlds, &[&ids, &numbers])
+                .await
+        }
+    };
+    if result.is_err() {
+        return Reply {
+            status: 500,
+            content_type: "text/plain",
+            body: b"db error".to_vec(),
+        };
+    }
+    if state.fault == Fault::UpdatesReportUnstoredValues {
+        for world in &mut worlds {
+            world.1 = world.1 % 10_000 + 1;
+        }
+    }
+    list_json(&worlds)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+async fn fortunes(state: &State) -> Reply {
+    let Ok(rows) = state.client.query(&state.select_fortunes, &[]).await else {
+        return Reply {
+            status: 500,
+            content_type: "text/plain",
+            body: b"db error".to_vec(),
+        };
+    };
+    let fault = state.fault;
+    let mut fortunes: Vec<(i32, String)> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    if fault != Fault::FortunesMissingExtra {
+        fortunes.push((0, "Additional fortune added at request time.".to_owned()));
+    }
+    if fault == Fault::FortunesUnsorted {
+        fortunes.sort_by_key(|fortune| fortune.0);
+    } else {
+        fortunes.sort_by(|a, b| a.1.cmp(&b.1));
+    }
+    let mut page = String::new();
+    if fault != Fault::FortunesNoDoctype {
+        page.push_str("<!DOCTYPE html>");
+    }
+    page.push_str("<html><head><title>Fortunes</title>");
+    if fault == Fault::FortunesStyleTag {
+        page.push_str("<style>td{padding:1px}</style>");
+    }
+    page.push_str("</head><body>");
+    if fault == Fault::FortunesExtraDiv {
+        page.push_str("<div>");
+    }
+    page.push_str("<table><tr><th>id</th><th>message</th></tr>");
+    for (id, message) in &fortunes {
+        let message = match fault {
+            Fault::FortunesUnescaped => message.clone(),
+            Fault::FortunesDoubleEscaped => escape(&escape(message)),
+            Fault::FortunesNumericDash => escape(message).replace('\u{2014}', "&#8212;"),
+            _ => escape(message),
+        };
+        let (open, close) = match fault {
+            Fault::FortunesPaddedCell => ("<td> ", " </td>"),
+            Fault::FortunesMissingClosingTd => ("<td>", ""),
+            _ => ("<td>", "</td>"),
+        };
+        page.push_str(&format!("<tr><td>{id}</td>{open}{message}{close}</tr>"));
+    }
+    page.push_str("</table>");
+    if fault == Fault::FortunesExtraDiv {
+        page.push_str("</div>");
+    }
+    page.push_str("</body></html>");
+    Reply::ok("text/html; charset=utf-8", page)
+}
+
+/// The current time as an IMF-fixdate (`Wed, 17 Apr 2013 12:00:00 GMT`).
+fn http_date() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (days, time) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        time / 3600,
+        time % 3600 / 60,
+        time % 60
+    )
+}
