@@ -189,15 +189,19 @@ fn ready_path(implementation: &Implementation) -> &str {
 
 struct Check {
     name: &'static str,
-    /// The URL kind the check needs; `None` runs it once per implementation, on `default`.
+    /// The URL kind the check needs; `None` runs it once per implementation, on `default`;
+    /// `Some(EVERY_TEST)` on every test of the config.
     needs: Option<&'static str>,
     needs_throwaway_cluster: bool,
     run: fn(&Target) -> CheckResult,
 }
 
+const EVERY_TEST: &str = "every test";
+
 impl Check {
     fn applies_to(&self, test: &TestConfig, key: &str) -> bool {
         match self.needs {
+            Some(EVERY_TEST) => true,
             Some(kind) => test.urls().iter().any(|(url_kind, _)| *url_kind == kind),
             None => key == "default",
         }
@@ -267,6 +271,12 @@ const CHECKS: &[Check] = &[
         None,
         sigterm_drains_and_exits_zero,
     ),
+    Check {
+        name: "conformance::tfb_verification",
+        needs: Some(EVERY_TEST),
+        needs_throwaway_cluster: true,
+        run: tfb_verification,
+    },
     Check {
         name: "database::statement_counts",
         needs: Some("db"),
@@ -702,6 +712,46 @@ fn sigterm_drains_and_exits_zero(target: &Target) -> CheckResult {
         return Err("the server still accepts connections after exiting".to_owned());
     }
     Ok(())
+}
+
+/// Runs the conformance crate's full verification (TFB's, with C = 512, plus the strict checks)
+/// against this test on a private cluster, so the statement counts see no other traffic. Our
+/// reference implementations must pass it without a single warn.
+fn tfb_verification(target: &Target) -> CheckResult {
+    let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
+    let ready = target.test.urls().first().map_or("/", |(_, url)| *url);
+    let server =
+        ServerProcess::start(target.binary, &cluster.url(), ready).map_err(|error| format!("{error:#}"))?;
+    let key = target
+        .implementation
+        .config
+        .tests()
+        .find(|(_, test)| std::ptr::eq(*test, target.test))
+        .map(|(key, _)| key.clone())
+        .expect("the target's test is in its config");
+    let verification = conformance::Target::new(&format!("http://{}", server.address()), Some(cluster.url()))
+        .with_config(&target.implementation.dir.join("benchmark_config.json"), &key)
+        .map_err(|error| format!("{error:#}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    let report = runtime.block_on(conformance::verify(&verification));
+    let problems: Vec<String> = report
+        .types
+        .iter()
+        .flat_map(|type_report| &type_report.findings)
+        .filter(|finding| finding.level != conformance::Level::Pass)
+        .map(|finding| {
+            let origin = if finding.strict { " (strict)" } else { "" };
+            format!("{} [{}]{origin} {}: {}", finding.level, finding.check, finding.url, finding.message)
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("TFB verdict {}; findings:\n{}", report.verdict(), problems.join("\n")))
+    }
 }
 
 /// How many requests the statement-count burst sends at once, each on its own connection.
