@@ -720,8 +720,8 @@ fn sigterm_drains_and_exits_zero(target: &Target) -> CheckResult {
 fn tfb_verification(target: &Target) -> CheckResult {
     let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
     let ready = target.test.urls().first().map_or("/", |(_, url)| *url);
-    let server =
-        ServerProcess::start(target.binary, &cluster.url(), ready).map_err(|error| format!("{error:#}"))?;
+    let server = ServerProcess::start(target.binary, &cluster.url(), ready)
+        .map_err(|error| format!("{error:#}"))?;
     let key = target
         .implementation
         .config
@@ -729,9 +729,13 @@ fn tfb_verification(target: &Target) -> CheckResult {
         .find(|(_, test)| std::ptr::eq(*test, target.test))
         .map(|(key, _)| key.clone())
         .expect("the target's test is in its config");
-    let verification = conformance::Target::new(&format!("http://{}", server.address()), Some(cluster.url()))
-        .with_config(&target.implementation.dir.join("benchmark_config.json"), &key)
-        .map_err(|error| format!("{error:#}"))?;
+    let verification =
+        conformance::Target::new(&format!("http://{}", server.address()), Some(cluster.url()))
+            .with_config(
+                &target.implementation.dir.join("benchmark_config.json"),
+                &key,
+            )
+            .map_err(|error| format!("{error:#}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -744,13 +748,20 @@ fn tfb_verification(target: &Target) -> CheckResult {
         .filter(|finding| finding.level != conformance::Level::Pass)
         .map(|finding| {
             let origin = if finding.strict { " (strict)" } else { "" };
-            format!("{} [{}]{origin} {}: {}", finding.level, finding.check, finding.url, finding.message)
+            format!(
+                "{} [{}]{origin} {}: {}",
+                finding.level, finding.check, finding.url, finding.message
+            )
         })
         .collect();
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("TFB verdict {}; findings:\n{}", report.verdict(), problems.join("\n")))
+        Err(format!(
+            "TFB verdict {}; findings:\n{}",
+            report.verdict(),
+            problems.join("\n")
+        ))
     }
 }
 

@@ -59,6 +59,10 @@ struct Case {
     fault: Fault,
     types: &'static [TestType],
     expect: &'static [Expect],
+    /// Checks that must produce no finding at all (a rule says TFB skips them).
+    absent: &'static [&'static str],
+    /// Path-style routes (`/queries/`, `/updates/`) instead of TFB's usual query strings.
+    path_style: bool,
 }
 
 use Level::{Fail, Warn};
@@ -70,6 +74,8 @@ const CASES: &[Case] = &[
         fault: Fault::None,
         types: &TestType::ALL,
         expect: &[],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "headers::missing_server",
@@ -81,6 +87,8 @@ const CASES: &[Case] = &[
             Fail,
             "Required response header missing: Server",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "headers::frozen_date",
@@ -92,6 +100,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid Cached Date. Found \"Wed, 17 Apr 2013 12:00:00 GMT\" and \"Wed, 17 Apr 2013 12:00:00 GMT\"",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "headers::date_with_offset_warns",
@@ -103,6 +113,8 @@ const CASES: &[Case] = &[
             Warn,
             "Invalid Date header, found",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "headers::missing_date_fails_twice",
@@ -122,6 +134,8 @@ const CASES: &[Case] = &[
                 "Invalid Cached Date. Found \"\" and \"\"",
             ),
         ],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "headers::charset_utf8_without_dash",
@@ -133,6 +147,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid Content-Type header, found \"application/json; charset=utf8\"",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "headers::html_without_charset",
@@ -144,6 +160,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid Content-Type header, found \"text/html\"",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "headers::no_size_header",
@@ -155,12 +173,16 @@ const CASES: &[Case] = &[
             Fail,
             "Required response size header missing",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "json::capitalised_key_passes",
         fault: Fault::CapitalisedMessageKey,
         types: &[Json],
         expect: &[],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "json::extra_key_warns",
@@ -172,12 +194,16 @@ const CASES: &[Case] = &[
             Warn,
             "Too many JSON key/value pairs, consider removing: extra",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "json::number_value_fails",
         fault: Fault::NumberInHelloObject,
         types: &[Json],
         expect: &[tfb(Json, "json::body", Fail, "Not a valid JSON object")],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "json::status_201_fails",
@@ -189,6 +215,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid response status, found \"201\", did not match \"200\"",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "db::array_warns",
@@ -200,6 +228,8 @@ const CASES: &[Case] = &[
             Warn,
             "Response is a JSON array. Expected JSON object (e.g. [] vs {})",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "db::extra_key_warns",
@@ -211,6 +241,8 @@ const CASES: &[Case] = &[
             Warn,
             "An extra key(s) is being included with the db object: extra",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "db::id_out_of_range_warns",
@@ -222,24 +254,32 @@ const CASES: &[Case] = &[
             Warn,
             "Response key id should be between 1 and 10,000",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "db::non_numeric_id_raises",
         fault: Fault::DbIdNotNumeric,
         types: &[Db],
         expect: &[tfb(Db, "db::no_exception", Fail, "Caused Exception in TFB")],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "db::failed_requests_under_burst",
         fault: Fault::FailsUnderBurst,
         types: &[Db],
         expect: &[tfb(Db, "db::database_counts", Fail, "failed transactions.")],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "db::same_id_every_time",
         fault: Fault::SameIdEveryTime,
         types: &[Db],
         expect: &[strict(Db, "db::ids_spread", "distinct")],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "query::foo_answered_with_500_text",
@@ -251,6 +291,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid JSON",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "query::foo_answered_with_object",
@@ -262,6 +304,8 @@ const CASES: &[Case] = &[
             Fail,
             "Top-level JSON is an object, not an array",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "query::empty_value_answered_empty",
@@ -281,6 +325,8 @@ const CASES: &[Case] = &[
                 "Invalid response status, found \"400\"",
             ),
         ],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "query::501_not_clamped_warns",
@@ -292,6 +338,8 @@ const CASES: &[Case] = &[
             Warn,
             "JSON array length of 1 != expected length of 500",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "query::in_clause_fails_counts",
@@ -303,6 +351,8 @@ const CASES: &[Case] = &[
             Fail,
             "executed queries in the database out of roughly 2560 expected.",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "update::501_not_clamped_fails",
@@ -314,6 +364,8 @@ const CASES: &[Case] = &[
             Fail,
             "items were updated in the database out of roughly 500 expected.",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "update::two_statements_per_request",
@@ -325,6 +377,8 @@ const CASES: &[Case] = &[
             Fail,
             "executed queries in the database out of roughly 5120 expected.",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "update::not_persisted",
@@ -344,6 +398,8 @@ const CASES: &[Case] = &[
                 "rows updated in the database out of roughly 2560 expected.",
             ),
         ],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "update::reports_values_it_did_not_store",
@@ -354,6 +410,8 @@ const CASES: &[Case] = &[
             "update::reported_rows_are_stored",
             "Reported rows are not the stored rows",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::unsorted",
@@ -365,6 +423,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::unescaped",
@@ -376,6 +436,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::double_escaped",
@@ -387,6 +449,8 @@ const CASES: &[Case] = &[
             Fail,
             "&amp;lt;script&amp;gt;",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::numeric_em_dash",
@@ -398,6 +462,8 @@ const CASES: &[Case] = &[
             Fail,
             "should be `<tr><td>8</td><td>A list is only as strong as its weakest link. \u{2014} Donald Knuth</td></tr>",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::missing_closing_td",
@@ -409,12 +475,16 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::extra_div",
         fault: Fault::FortunesExtraDiv,
         types: &[Fortune],
         expect: &[tfb(Fortune, "fortune::page", Fail, "<body><div><table>")],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::style_tag",
@@ -426,6 +496,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::no_doctype",
@@ -437,6 +509,8 @@ const CASES: &[Case] = &[
             Fail,
             "should be `<!doctype html><html>",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::padded_cell",
@@ -448,6 +522,8 @@ const CASES: &[Case] = &[
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "fortune::missing_extra_fortune",
@@ -459,6 +535,8 @@ const CASES: &[Case] = &[
             Fail,
             "Additional fortune added at request time.",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "plaintext::trailing_newline_warns",
@@ -470,6 +548,8 @@ const CASES: &[Case] = &[
             Warn,
             "Server is returning 1 more bytes than are required.",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "plaintext::wrong_text",
@@ -481,12 +561,16 @@ const CASES: &[Case] = &[
             Fail,
             "Could not find 'Hello, World!' in response.",
         )],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "strict::content_length_beside_chunked",
         fault: Fault::StaleContentLength,
         types: &[Json],
         expect: &[strict(Json, "json::content_length", "Content-Length says")],
+        absent: &[],
+        path_style: false,
     },
     Case {
         name: "strict::pipelined_requests_dropped",
@@ -497,6 +581,89 @@ const CASES: &[Case] = &[
             "plaintext::pipelining",
             "16 pipelined requests",
         )],
+        absent: &[],
+        path_style: false,
+    },
+    Case {
+        name: "query::extra_statements_warn",
+        fault: Fault::QueriesExtraStatements,
+        types: &[Query],
+        expect: &[tfb(
+            Query,
+            "query::database_counts",
+            Warn,
+            "executed queries in the database instead of 2560 expected. This number is excessively high.",
+        )],
+        absent: &[],
+        path_style: false,
+    },
+    Case {
+        name: "update::select_in_update_text_warns",
+        fault: Fault::UpdateTextContainsSelect,
+        types: &[Update],
+        expect: &[tfb(
+            Update,
+            "update::database_counts",
+            Warn,
+            "rows read in the database instead of 2560 expected. This number is excessively high.",
+        )],
+        absent: &[],
+        path_style: false,
+    },
+    Case {
+        name: "db::table_hidden_behind_a_view",
+        fault: Fault::DbReadsThroughView,
+        types: &[Db],
+        expect: &[tfb(
+            Db,
+            "db::database_counts",
+            Fail,
+            "Only 0 executed queries in the database out of roughly 128 expected.",
+        )],
+        absent: &[],
+        path_style: false,
+    },
+    Case {
+        name: "fortune::not_utf8_raises",
+        fault: Fault::FortunesNotUtf8,
+        types: &[Fortune],
+        expect: &[tfb(
+            Fortune,
+            "fortune::no_exception",
+            Fail,
+            "Caused Exception in TFB",
+        )],
+        absent: &[],
+        path_style: false,
+    },
+    Case {
+        name: "query::path_style_routes_pass",
+        fault: Fault::PathStyleRoutes,
+        types: &[Query, Update],
+        expect: &[],
+        absent: &[],
+        path_style: true,
+    },
+    Case {
+        name: "query::path_style_without_empty_segment",
+        fault: Fault::PathStyleWithoutEmptySegment,
+        types: &[Query],
+        expect: &[
+            tfb(
+                Query,
+                "query::case_empty_returns_one_item",
+                Fail,
+                "Empty given for stringy `queries` parameter",
+            ),
+            tfb(
+                Query,
+                "query::bare_url",
+                Fail,
+                "Invalid response status, found \"404\"",
+            ),
+        ],
+        absent: &[],
+        path_style: true,
     },
 ];
 
@@ -536,7 +703,17 @@ fn run_case(case: &Case, database_url: &str, turns: &Mutex<()>) -> Result<(), Fa
         .build()?;
     let report = runtime.block_on(async {
         let base_url = server::start(case.fault, database_url).await;
-        let mut target = Target::new(&base_url, Some(database_url.to_owned())).only(case.types);
+        let mut target = Target::new(&base_url, Some(database_url.to_owned()));
+        if case.path_style {
+            for (test_type, path) in &mut target.paths {
+                match test_type {
+                    Query => *path = "/queries/".to_owned(),
+                    Update => *path = "/updates/".to_owned(),
+                    _ => {}
+                }
+            }
+        }
+        let mut target = target.only(case.types);
         target.concurrency = CONCURRENCY;
         verify(&target).await
     });
@@ -563,6 +740,16 @@ fn judge(case: &Case, report: &Report) -> Result<(), String> {
                 expect.check,
                 expect.message
             ));
+        }
+    }
+    for check in case.absent {
+        let found = report
+            .types
+            .iter()
+            .flat_map(|type_report| &type_report.findings)
+            .any(|finding| finding.check == *check);
+        if found {
+            return Err(format!("TFB skips {check} here, but it ran"));
         }
     }
     for test_type in case.types {

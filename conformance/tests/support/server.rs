@@ -64,6 +64,12 @@ pub enum Fault {
     SameIdEveryTime,
     UpdatesReportUnstoredValues,
     WrongStatusOnJson,
+    QueriesExtraStatements,
+    UpdateTextContainsSelect,
+    DbReadsThroughView,
+    FortunesNotUtf8,
+    PathStyleRoutes,
+    PathStyleWithoutEmptySegment,
 }
 
 struct State {
@@ -72,6 +78,8 @@ struct State {
     select_world: Statement,
     select_fortunes: Statement,
     update_worlds: Statement,
+    update_worlds_with_select: Statement,
+    select_view: Statement,
     requests: AtomicUsize,
 }
 
@@ -95,12 +103,35 @@ pub async fn start(fault: Fault, database_url: &str) -> String {
         )
         .await
         .unwrap();
+    let update_worlds_with_select = client
+        .prepare(
+            "UPDATE world SET randomnumber = v.r FROM (SELECT * FROM UNNEST($1::int4[], $2::int4[])) AS v(i, r) \
+             WHERE world.id = v.i",
+        )
+        .await
+        .unwrap();
+    // A view whose name does not contain the table's: TFB's counting cannot see through it.
+    // Only that fault creates it: its tests take turns on the database, the others do not.
+    let select_view = if fault == Fault::DbReadsThroughView {
+        client
+            .batch_execute("CREATE OR REPLACE VIEW planet AS SELECT * FROM world")
+            .await
+            .unwrap();
+        client
+            .prepare("SELECT id, randomnumber FROM planet WHERE id = $1")
+            .await
+            .unwrap()
+    } else {
+        select_world.clone()
+    };
     let state = Arc::new(State {
         fault,
         client,
         select_world,
         select_fortunes,
         update_worlds,
+        update_worlds_with_select,
+        select_view,
         requests: AtomicUsize::new(0),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -158,11 +189,33 @@ impl Reply {
 }
 
 async fn respond(state: &State, target: &str) -> Vec<u8> {
+    let fault = state.fault;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let queries = query
+    let mut queries = query
         .split('&')
         .find_map(|pair| pair.strip_prefix("queries="));
-    let fault = state.fault;
+    // Path-style routes: /queries/N and /updates/N, where N may be empty.
+    let path_style = matches!(
+        fault,
+        Fault::PathStyleRoutes | Fault::PathStyleWithoutEmptySegment
+    );
+    let path = match path
+        .strip_prefix("/queries/")
+        .or_else(|| path.strip_prefix("/updates/"))
+    {
+        Some(_) if !path_style => "/not-found",
+        Some("") if fault == Fault::PathStyleWithoutEmptySegment => "/not-found",
+        Some(value) => {
+            queries = Some(value);
+            if path.starts_with("/queries/") {
+                "/queries"
+            } else {
+                "/updates"
+            }
+        }
+        None if path_style && (path == "/queries" || path == "/updates") => "/not-found",
+        None => path,
+    };
     let reply = match path {
         "/json" => json(fault),
         "/plaintext" => Reply::ok(
@@ -186,7 +239,7 @@ async fn respond(state: &State, target: &str) -> Vec<u8> {
         _ => Reply {
             status: 404,
             content_type: "text/plain",
-            body: b"not found".to_vec(),
+            body: Vec::new(),
         },
     };
     let served = state.requests.fetch_add(1, Ordering::Relaxed);
@@ -283,9 +336,14 @@ fn random_id(fault: Fault) -> i32 {
 }
 
 async fn select_world(state: &State) -> Result<(i32, i32), tokio_postgres::Error> {
+    let statement = if state.fault == Fault::DbReadsThroughView {
+        &state.select_view
+    } else {
+        &state.select_world
+    };
     let row = state
         .client
-        .query_one(&state.select_world, &[&random_id(state.fault)])
+        .query_one(statement, &[&random_id(state.fault)])
         .await?;
     Ok((row.get(0), row.get(1)))
 }
@@ -369,6 +427,14 @@ async fn queries_reply(state: &State, count: usize) -> Reply {
     } else {
         try_join_all((0..count).map(|_| select_world(state))).await
     };
+    if state.fault == Fault::QueriesExtraStatements {
+        for _ in 0..2 {
+            let _ = state
+                .client
+                .query_one("SELECT count(*) FROM world", &[])
+                .await;
+        }
+    }
     match worlds {
         Ok(worlds) => list_json(&worlds),
         Err(_) => Reply {
@@ -413,6 +479,12 @@ async fn updates_reply(state: &State, count: usize) -> Reply {
             futures_util::future::try_join(first, second)
                 .await
                 .map(|(a, b)| a + b)
+        }
+        Fault::UpdateTextContainsSelect => {
+            state
+                .client
+                .execute(&state.update_worlds_with_select, &[&ids, &numbers])
+                .await
         }
         _ => {
             state
@@ -495,7 +567,12 @@ async fn fortunes(state: &State) -> Reply {
         page.push_str("</div>");
     }
     page.push_str("</body></html>");
-    Reply::ok("text/html; charset=utf-8", page)
+    let mut body = page.into_bytes();
+    if fault == Fault::FortunesNotUtf8 {
+        // Latin-1 bytes where UTF-8 belongs.
+        body.extend_from_slice(&[0xe9, 0xe8]);
+    }
+    Reply::ok("text/html; charset=utf-8", body)
 }
 
 /// The current time as an IMF-fixdate (`Wed, 17 Apr 2013 12:00:00 GMT`).
