@@ -153,6 +153,20 @@ impl ResponseReader {
         &mut self.stream
     }
 
+    /// Everything the server sends until it closes the connection (a reset counts as closing).
+    pub async fn read_until_closed(&mut self) -> Result<Vec<u8>, FetchError> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(read) => self.buffer.extend_from_slice(&chunk[..read]),
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(error) => return Err(FetchError::Connection(error.to_string())),
+            }
+        }
+        Ok(std::mem::take(&mut self.buffer))
+    }
+
     pub async fn read_response(&mut self) -> Result<Response, FetchError> {
         let head_end = loop {
             if let Some(position) = find(&self.buffer, b"\r\n\r\n") {

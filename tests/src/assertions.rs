@@ -1,6 +1,6 @@
 //! What a correct response looks like, held to TFB's patterns and a little beyond them (exact JSON
 //! key case, a correct `Content-Length`, no compression). Written independently of `tfb-common`,
-//! so a bug in the shared code cannot hide itself.
+//! so a bug in the shared code cannot hide itself; TFB's own rules come from `conformance`.
 
 use serde_json::Value;
 
@@ -58,25 +58,14 @@ pub fn check_success(response: &Response, url: &str, kind: ContentKind) -> Check
     Ok(())
 }
 
-/// TFB's Content-Type patterns: `^application/json(; ?charset=(UTF|utf)-8)?$`,
-/// `^text/html; ?charset=(UTF|utf)-8$`, `^text/plain(; ?charset=(UTF|utf)-8)?$`.
+/// TFB's Content-Type patterns, as the conformance crate implements them.
 pub fn matches_content_type(kind: ContentKind, value: &str) -> bool {
-    let (base, charset_required) = match kind {
-        ContentKind::Json => ("application/json", false),
-        ContentKind::Html => ("text/html", true),
-        ContentKind::Plain => ("text/plain", false),
+    let kind = match kind {
+        ContentKind::Json => conformance::headers::ContentKind::Json,
+        ContentKind::Html => conformance::headers::ContentKind::Html,
+        ContentKind::Plain => conformance::headers::ContentKind::Plaintext,
     };
-    let Some(rest) = value.strip_prefix(base) else {
-        return false;
-    };
-    if rest.is_empty() {
-        return !charset_required;
-    }
-    let Some(rest) = rest.strip_prefix(';') else {
-        return false;
-    };
-    let rest = rest.strip_prefix(' ').unwrap_or(rest);
-    rest == "charset=UTF-8" || rest == "charset=utf-8"
+    kind.matches(value)
 }
 
 /// `Wed, 17 Apr 2013 12:00:00 GMT`.
@@ -159,6 +148,7 @@ mod tests {
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect(),
             body: body.to_vec(),
+            wire_length: body.len(),
         }
     }
 
