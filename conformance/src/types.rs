@@ -437,26 +437,39 @@ async fn bare_url(test_type: TestType, url: &str) -> Result<Vec<Finding>, Abort>
     Ok(file_under(&format!("{test_type}::bare_url"), findings))
 }
 
+/// What the query and update types share after their cases ran, as in TFB: the path-length
+/// rule, the bare URL, and one pass per case when nothing was wrong.
+fn list_type_findings(
+    test_type: TestType,
+    url: &str,
+    path: &str,
+    cases: Vec<Result<Vec<Finding>, Abort>>,
+    bare: Result<Vec<Finding>, Abort>,
+) -> Result<Vec<Finding>, Abort> {
+    let mut findings = Vec::new();
+    for case in cases {
+        findings.extend(case?);
+    }
+    findings.extend(url_length_finding(test_type, path, url));
+    findings.extend(bare?);
+    if findings.is_empty() {
+        findings = QUERY_CASES
+            .iter()
+            .map(|(case, _, name)| {
+                Finding::pass("", &format!("{url}{case}")).in_check(&format!("{test_type}::{name}"))
+            })
+            .collect();
+    }
+    Ok(findings)
+}
+
 async fn query(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort> {
     let cases =
         join_all(QUERY_CASES.iter().map(|(case, severity, name)| {
             list_case(url, case, *severity, format!("query::{name}"))
         }));
     let (cases, bare) = tokio::join!(cases, bare_url(TestType::Query, url));
-    let mut findings = Vec::new();
-    for case in cases {
-        findings.extend(case?);
-    }
-    findings.extend(url_length_finding(TestType::Query, path, url));
-    findings.extend(bare?);
-    if findings.is_empty() {
-        findings = QUERY_CASES
-            .iter()
-            .map(|(case, _, name)| {
-                Finding::pass("", &format!("{url}{case}")).in_check(&format!("query::{name}"))
-            })
-            .collect();
-    }
+    let findings = list_type_findings(TestType::Query, url, path, cases, bare)?;
     let counts = count_spec(target, "world", format!("{url}20"), 20, 20, false);
     Ok(PhaseOne { findings, counts })
 }
@@ -498,20 +511,7 @@ async fn update(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abor
         Ok(findings)
     });
     let (cases, bare) = tokio::join!(join_all(case_checks), bare_url(TestType::Update, url));
-    let mut findings = Vec::new();
-    for case in cases {
-        findings.extend(case?);
-    }
-    findings.extend(url_length_finding(TestType::Update, path, url));
-    findings.extend(bare?);
-    if findings.is_empty() {
-        findings = QUERY_CASES
-            .iter()
-            .map(|(case, _, name)| {
-                Finding::pass("", &format!("{url}{case}")).in_check(&format!("update::{name}"))
-            })
-            .collect();
-    }
+    let findings = list_type_findings(TestType::Update, url, path, cases, bare)?;
     let counts = count_spec(target, "world", format!("{url}20"), 21, 20, true);
     Ok(PhaseOne { findings, counts })
 }
@@ -532,15 +532,9 @@ async fn rows_changed(
         ];
     };
     let after = world_snapshot(database_url).await;
-    let (before, after) = match (before, after) {
+    let (before, after) = match (before.as_ref(), after.as_ref()) {
         (Ok(before), Ok(after)) => (before, after),
-        (Err(error), _) => {
-            return vec![Finding::fail(
-                format!("Could not read the World tables: {error}"),
-                url,
-            )];
-        }
-        (_, Err(error)) => {
+        (Err(error), _) | (_, Err(error)) => {
             return vec![Finding::fail(
                 format!("Could not read the World tables: {error}"),
                 url,
