@@ -4,7 +4,7 @@
 
 use std::{fs, path::Path, process::Command};
 
-use tfb_tests::{
+use tfb_harness::{
     discover::{self, Implementation},
     workspace_root,
 };

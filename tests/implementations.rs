@@ -20,7 +20,7 @@ use std::{
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 use tfb_database::{Cluster, Database};
-use tfb_tests::{
+use tfb_harness::{
     assertions::{
         CheckResult, ContentKind, check_success, check_world, parse_json, parse_world_list,
     },

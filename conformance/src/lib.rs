@@ -15,6 +15,7 @@ pub mod fortune;
 pub mod headers;
 pub mod json_checks;
 pub mod report;
+pub mod text;
 pub mod types;
 
 use std::{fmt, path::Path, time::Instant};

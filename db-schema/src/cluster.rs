@@ -82,6 +82,11 @@ impl Cluster {
         self.port
     }
 
+    /// The postmaster's process id while the server runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.server.as_mut().map(Child::try_wait), Some(Ok(None)))
     }

@@ -49,6 +49,14 @@ impl Database {
         }
     }
 
+    /// The throwaway cluster, if this is one.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        match self {
+            Database::External { .. } => None,
+            Database::Throwaway(cluster) => Some(cluster),
+        }
+    }
+
     /// The throwaway cluster, for tests that stop and restart the server.
     pub fn cluster_mut(&mut self) -> Option<&mut Cluster> {
         match self {

@@ -1,5 +1,5 @@
-//! The harness the end-to-end tests (and later the benchmark runner) use to find, build, start
-//! and talk to the implementations under `implementations/`.
+//! What the end-to-end tests and the benchmark runner share: finding the implementations under
+//! `implementations/`, building them, running one as a process, and talking to it.
 
 pub mod assertions;
 pub mod build;
@@ -13,6 +13,6 @@ use std::path::{Path, PathBuf};
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("tests/ lives in the workspace root")
+        .expect("harness/ lives in the workspace root")
         .to_path_buf()
 }

@@ -1,0 +1,80 @@
+//! The readable report the `conformance` command and the runner print: a verdict line per type,
+//! then every warn and fail with its check, URL, message and a hint; strict results marked.
+
+use crate::{Level, Report};
+
+/// The readable report: a verdict line per type, then every warn and fail with its URL and a
+/// hint, strict results marked as ours.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    for type_report in &report.types {
+        let strict_note = if type_report.strict_verdict > type_report.verdict {
+            format!(" (strict: {})", type_report.strict_verdict)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{:<9} {:<4}{strict_note}  {} ({:.1} s)\n",
+            type_report.test_type,
+            type_report.verdict,
+            type_report.url,
+            type_report.elapsed.as_secs_f64()
+        ));
+        for finding in type_report
+            .findings
+            .iter()
+            .filter(|finding| finding.level != Level::Pass)
+        {
+            let origin = if finding.strict {
+                "strict, beyond TFB"
+            } else {
+                "TFB"
+            };
+            out.push_str(&format!(
+                "  {} [{}] {} ({origin})\n",
+                finding.level, finding.check, finding.url
+            ));
+            for line in finding.message.lines() {
+                out.push_str(&format!("      {line}\n"));
+            }
+            if let Some(hint) = hint(&finding.check) {
+                out.push_str(&format!("      hint: {hint}\n"));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "TFB verdict: {}; strict verdict: {}; {:.1} s\n",
+        report.verdict(),
+        report.strict_verdict(),
+        report.elapsed.as_secs_f64()
+    ));
+    out.push_str(
+        "Strict results are checks TFB did not make; they never change the TFB verdict.\n",
+    );
+    out
+}
+
+fn hint(check: &str) -> Option<&'static str> {
+    let (_, name) = check.split_once("::")?;
+    Some(match name {
+        "headers" => {
+            "send Server, Date (refreshed every second, IMF-fixdate), Content-Length and TFB's exact Content-Type"
+        }
+        "database_counts" => {
+            "one SELECT per row (no IN/ANY), one UPDATE per request or per row, no extra statements on the table"
+        }
+        "page" => {
+            "13 rows sorted by message, escape < and &, no extra tags, every closing tag written"
+        }
+        "pipelining" => "answer every request already read before reading more, in order",
+        "ids_spread" => "draw every id fresh from a random generator over 1..=10000",
+        "rows_changed" | "reported_rows_are_stored" => {
+            "write every reported row's new randomNumber to the table"
+        }
+        "content_length" => "compute Content-Length from the body you send",
+        name if name.starts_with("case_") || name == "bare_url" => {
+            "clamp queries: missing, empty, non-integer or < 1 → 1, > 500 → 500; always a 200 with a JSON array"
+        }
+        _ => return None,
+    })
+}

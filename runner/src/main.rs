@@ -1,0 +1,375 @@
+//! `tfb`: the benchmark runner. Verifies every implementation under `implementations/` with the
+//! conformance crate, loads each type that did not fail with wrk at TFB's levels, and writes
+//! `results/<timestamp>/results.json` and `summary.md`.
+//!
+//! ```sh
+//! cargo run --release -p tfb-runner -- benchmark              # every test, quick profile
+//! cargo run --release -p tfb-runner -- benchmark --test axum --type db,fortune --profile tfb
+//! cargo run --release -p tfb-runner -- verify --test actix-pool
+//! cargo run --release -p tfb-runner -- list
+//! ```
+
+mod procstat;
+mod profile;
+mod results;
+mod run;
+mod wrk;
+
+use std::{collections::BTreeMap, fs, path::PathBuf, process::ExitCode};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use conformance::{Level, TestType};
+use profile::Profile;
+use results::{Environment, Results};
+use run::{Load, SelectedTest, Server};
+use tfb_database::Database;
+use tfb_harness::workspace_root;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Verify and benchmark web frameworks the TechEmpower way"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The discovered implementations, their tests and test types.
+    List,
+    /// Verify the selected tests (TFB's verification plus our strict checks).
+    Verify(Selection),
+    /// Verify, then load every type that did not fail, and write the results.
+    Benchmark(Benchmark),
+}
+
+#[derive(Args)]
+struct Selection {
+    /// Tests by TFB name (comma-separated: axum,actix-pool); default: all.
+    #[arg(long = "test", value_delimiter = ',')]
+    tests: Vec<String>,
+    /// Test types (comma-separated: db,json,query,update,fortune,plaintext); default: all.
+    #[arg(long = "type", value_delimiter = ',')]
+    types: Vec<String>,
+    /// Use this database instead of starting a throwaway one (also read from DATABASE_URL).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Client mode: verify and load a server that runs elsewhere; nothing is built or started.
+    /// Select exactly one test, whose benchmark_config.json gives the paths.
+    #[arg(long)]
+    server_url: Option<String>,
+    /// The cargo profile the servers are built with; benchmarks should keep `release`.
+    #[arg(long, default_value = "release")]
+    build_profile: String,
+    /// Print less: no progress lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct Benchmark {
+    #[command(flatten)]
+    selection: Selection,
+    /// `quick` (minutes on a laptop) or `tfb` (TFB's exact load phase).
+    #[arg(long, default_value = "quick")]
+    profile: String,
+    /// Seconds per level (overrides the profile).
+    #[arg(long)]
+    duration: Option<u32>,
+    /// Connections for json, db and fortune (overrides the profile).
+    #[arg(long, value_delimiter = ',')]
+    concurrency_levels: Vec<u32>,
+    /// Connections for pipelined plaintext (overrides the profile).
+    #[arg(long, value_delimiter = ',')]
+    pipeline_concurrency_levels: Vec<u32>,
+    /// Rows per request for query and update (overrides the profile).
+    #[arg(long, value_delimiter = ',')]
+    query_levels: Vec<u32>,
+    /// Connections for query and update (overrides the profile).
+    #[arg(long)]
+    query_concurrency: Option<u32>,
+    /// Seconds of primer and of warmup (overrides the profile).
+    #[arg(long)]
+    warmup: Option<u32>,
+    /// Where results/<timestamp>/ goes.
+    #[arg(long, default_value = "results")]
+    results_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::List => list(),
+        Command::Verify(selection) => verify(&selection),
+        Command::Benchmark(benchmark) => benchmark_command(&benchmark),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tfb: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn list() -> anyhow::Result<ExitCode> {
+    for test in run::select(&[])? {
+        let types: Vec<String> = test
+            .config
+            .urls()
+            .iter()
+            .map(|(kind, url)| format!("{kind} {url}"))
+            .collect();
+        println!(
+            "{:<14} {:<10} {}",
+            test.name,
+            test.implementation.package,
+            types.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything a command needs before the first server starts.
+struct Prepared {
+    tests: Vec<SelectedTest>,
+    types: Vec<TestType>,
+    binaries: BTreeMap<String, PathBuf>,
+    database: Option<Database>,
+    database_url: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn prepare(selection: &Selection) -> anyhow::Result<Prepared> {
+    let tests = run::select(&selection.tests)?;
+    let types = run::types(&selection.types)?;
+    if selection.server_url.is_some() && tests.len() != 1 {
+        bail!("with --server-url, select exactly one test with --test (it names the paths to use)");
+    }
+    let binaries = match &selection.server_url {
+        Some(_) => BTreeMap::new(),
+        None => run::build_all(&tests, &selection.build_profile)?,
+    };
+    let (database, database_url) = match &selection.database_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            if !selection.quiet {
+                eprintln!("tfb: starting a throwaway PostgreSQL");
+            }
+            let database = Database::from_env()?;
+            let url = database.url();
+            (Some(database), url)
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(Prepared {
+        tests,
+        types,
+        binaries,
+        database,
+        database_url,
+        runtime,
+    })
+}
+
+fn start_server(
+    prepared: &Prepared,
+    selection: &Selection,
+    test: &SelectedTest,
+) -> anyhow::Result<Server> {
+    match &selection.server_url {
+        Some(url) => Ok(Server::Remote(url.clone())),
+        None => Server::start(
+            test,
+            &prepared.binaries[&test.implementation.package],
+            &prepared.database_url,
+        ),
+    }
+}
+
+fn verify(selection: &Selection) -> anyhow::Result<ExitCode> {
+    let prepared = prepare(selection)?;
+    let mut failed = false;
+    for test in &prepared.tests {
+        let server = start_server(&prepared, selection, test)?;
+        let report = run::verify(
+            &prepared.runtime,
+            test,
+            &server,
+            &prepared.database_url,
+            &prepared.types,
+        )?;
+        println!("== {}\n{}", test.name, conformance::text::render(&report));
+        failed |= report.verdict() == Level::Fail;
+        server.stop()?;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn profile(benchmark: &Benchmark) -> anyhow::Result<Profile> {
+    let mut profile = Profile::named(&benchmark.profile)
+        .with_context(|| format!("unknown profile {:?} (quick or tfb)", benchmark.profile))?;
+    if let Some(duration) = benchmark.duration {
+        profile.duration_seconds = duration;
+    }
+    if let Some(warmup) = benchmark.warmup {
+        profile.primer_seconds = warmup;
+        profile.warmup_seconds = warmup;
+    }
+    if !benchmark.concurrency_levels.is_empty() {
+        profile
+            .concurrency_levels
+            .clone_from(&benchmark.concurrency_levels);
+    }
+    if !benchmark.pipeline_concurrency_levels.is_empty() {
+        profile
+            .pipeline_concurrency_levels
+            .clone_from(&benchmark.pipeline_concurrency_levels);
+    }
+    if !benchmark.query_levels.is_empty() {
+        profile.query_levels.clone_from(&benchmark.query_levels);
+    }
+    if let Some(connections) = benchmark.query_concurrency {
+        profile.query_concurrency = connections;
+    }
+    Ok(profile)
+}
+
+fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
+    let selection = &benchmark.selection;
+    let profile = profile(benchmark)?;
+    let prepared = prepare(selection)?;
+    let started = run::unix_now();
+    let name = time::OffsetDateTime::now_utc().format(time::macros::format_description!(
+        "[year][month][day]-[hour][minute][second]"
+    ))?;
+    let directory = benchmark.results_dir.join(&name);
+    fs::create_dir_all(&directory).with_context(|| format!("creating {}", directory.display()))?;
+    let pipeline_script = directory.join("pipeline.lua");
+    fs::write(&pipeline_script, include_str!("../pipeline.lua"))?;
+    let postgres_version = prepared
+        .runtime
+        .block_on(postgres_version(&prepared.database_url))
+        .unwrap_or_else(|error| format!("unknown ({error})"));
+    let mut results = Results {
+        format_version: results::FORMAT_VERSION,
+        name,
+        start_time: started,
+        end_time: started,
+        environment: Environment::capture(postgres_version, &workspace_root()),
+        concurrency_levels: profile.concurrency_levels.clone(),
+        pipeline_concurrency_levels: profile.pipeline_concurrency_levels.clone(),
+        query_intervals: profile.query_levels.clone(),
+        duration: profile.duration_seconds,
+        profile: profile.clone(),
+        verify: BTreeMap::new(),
+        verification: BTreeMap::new(),
+        raw_data: BTreeMap::new(),
+        skipped: BTreeMap::new(),
+        succeeded: BTreeMap::new(),
+        failed: BTreeMap::new(),
+    };
+    let database_pid = prepared
+        .database
+        .as_ref()
+        .and_then(Database::cluster)
+        .and_then(|cluster| cluster.pid());
+    for test in &prepared.tests {
+        let server = start_server(&prepared, selection, test)?;
+        let report = run::verify(
+            &prepared.runtime,
+            test,
+            &server,
+            &prepared.database_url,
+            &prepared.types,
+        )?;
+        if !selection.quiet {
+            eprintln!("== {}\n{}", test.name, conformance::text::render(&report));
+        }
+        let load = Load {
+            profile: &profile,
+            server: &server,
+            database_pid,
+            pipeline_script: &pipeline_script,
+            quiet: selection.quiet,
+        };
+        let target = conformance::Target::new(&server.base_url(), None)
+            .with_config(
+                &test.implementation.dir.join("benchmark_config.json"),
+                &test.key,
+            )?
+            .only(&prepared.types);
+        for (test_type, path) in &target.paths {
+            let type_name = test_type.to_string();
+            let verdict = report
+                .get(*test_type)
+                .map_or(Level::Fail, |type_report| type_report.verdict);
+            results
+                .verify
+                .entry(test.name.clone())
+                .or_default()
+                .insert(type_name.clone(), verdict);
+            if let Some(reason) = run::skip_reason(&report, *test_type) {
+                if !selection.quiet {
+                    eprintln!("tfb: {} {type_name} is not loaded: {reason}", test.name);
+                }
+                results
+                    .skipped
+                    .entry(test.name.clone())
+                    .or_default()
+                    .insert(type_name.clone(), reason);
+                results
+                    .failed
+                    .entry(type_name)
+                    .or_default()
+                    .push(test.name.clone());
+                continue;
+            }
+            let mut raw = String::new();
+            let entries = load.run(&test.name, *test_type, path, &mut raw);
+            let raw_dir = directory.join(&test.name).join(&type_name);
+            fs::create_dir_all(&raw_dir)?;
+            fs::write(raw_dir.join("raw.txt"), raw)?;
+            let outcome = if entries.iter().any(|entry| entry.error.is_none()) {
+                &mut results.succeeded
+            } else {
+                &mut results.failed
+            };
+            outcome
+                .entry(type_name.clone())
+                .or_default()
+                .push(test.name.clone());
+            results
+                .raw_data
+                .entry(type_name)
+                .or_default()
+                .insert(test.name.clone(), entries);
+            results.end_time = run::unix_now();
+            // Written after every type, so an interrupted run keeps what it measured.
+            results.write(&directory)?;
+        }
+        results.verification.insert(test.name.clone(), report);
+        server.stop()?;
+        results.end_time = run::unix_now();
+        results.write(&directory)?;
+    }
+    results.write(&directory)?;
+    print!("{}", results.summary());
+    println!("\nresults: {}", directory.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn postgres_version(database_url: &str) -> anyhow::Result<String> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client.query_one("SHOW server_version", &[]).await?.get(0))
+}

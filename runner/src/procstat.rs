@@ -1,0 +1,152 @@
+//! CPU time and memory of processes, read from `/proc` while a level runs.
+
+use std::{
+    fs,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+/// User plus system CPU time of `pid` and all its descendants, in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    family(pid)
+        .iter()
+        .filter_map(|pid| stat_fields(*pid))
+        .map(|fields| {
+            let user: f64 = fields
+                .get(11)
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0.0);
+            let system: f64 = fields
+                .get(12)
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0.0);
+            (user + system) / ticks
+        })
+        .sum()
+}
+
+/// Memory of `pid` and its descendants, in bytes: the proportional set size, which splits
+/// shared pages among the processes that map them, so PostgreSQL's shared buffers count once
+/// rather than once per backend. Falls back to the resident size where `smaps_rollup` is missing.
+pub fn memory_bytes(pid: u32) -> u64 {
+    family(pid)
+        .iter()
+        .filter_map(|pid| {
+            let field = |file: &str, name: &str| {
+                let text = fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+                let line = text.lines().find(|line| line.starts_with(name))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            };
+            field("smaps_rollup", "Pss:").or_else(|| field("status", "VmRSS:"))
+        })
+        .map(|kib| kib * 1024)
+        .sum()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may contain spaces).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
+}
+
+/// `pid` and every process below it.
+fn family(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(parent) = stat_fields(child).and_then(|fields| fields.get(1)?.parse().ok()) {
+            parents.push((child, parent));
+        }
+    }
+    let mut members = vec![pid];
+    let mut index = 0;
+    while index < members.len() {
+        let current = members[index];
+        members.extend(
+            parents
+                .iter()
+                .filter(|(_, parent)| *parent == current)
+                .map(|(child, _)| *child),
+        );
+        index += 1;
+    }
+    members
+}
+
+/// Samples the memory of some process families every 100 ms, keeping each peak.
+pub struct PeakMemory {
+    stop: Arc<AtomicBool>,
+    peaks: Vec<Arc<AtomicU64>>,
+    sampler: Option<thread::JoinHandle<()>>,
+}
+
+impl PeakMemory {
+    pub fn start(pids: Vec<u32>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peaks: Vec<Arc<AtomicU64>> = pids.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let sampler = {
+            let (stop, peaks) = (Arc::clone(&stop), peaks.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for (pid, peak) in pids.iter().zip(&peaks) {
+                        peak.fetch_max(memory_bytes(*pid), Ordering::Relaxed);
+                    }
+                    thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        Self {
+            stop,
+            peaks,
+            sampler: Some(sampler),
+        }
+    }
+
+    /// Stops sampling and returns each family's peak, in the order given to `start`.
+    pub fn finish(mut self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(sampler) = self.sampler.take() {
+            let _ = sampler.join();
+        }
+        self.peaks
+            .iter()
+            .map(|peak| peak.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_this_process() {
+        let pid = std::process::id();
+        let before = cpu_seconds(pid);
+        let mut x = 0u64;
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(300) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        assert!(x != 1);
+        assert!(cpu_seconds(pid) - before > 0.1);
+        let peak = PeakMemory::start(vec![pid]);
+        thread::sleep(Duration::from_millis(150));
+        assert!(peak.finish()[0] > 1 << 20);
+    }
+}

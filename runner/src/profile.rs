@@ -1,0 +1,63 @@
+//! Load profiles: TFB's exact load phase, and a quick one that answers in minutes on a laptop.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub name: String,
+    /// TFB's primer: a short run at 8 connections before the warmup.
+    pub primer_seconds: u32,
+    /// The warmup at the highest concurrency; TFB's lasts a full level.
+    pub warmup_seconds: u32,
+    pub duration_seconds: u32,
+    /// json, db and fortune.
+    pub concurrency_levels: Vec<u32>,
+    /// plaintext, pipelined `pipeline_depth` deep.
+    pub pipeline_concurrency_levels: Vec<u32>,
+    pub pipeline_depth: u32,
+    /// query and update: rows per request, all at `query_concurrency`.
+    pub query_levels: Vec<u32>,
+    pub query_concurrency: u32,
+    /// Pauses TFB makes after the primer and warmup, and between levels.
+    pub pause_after_warmup_seconds: u32,
+    pub pause_between_levels_seconds: u32,
+}
+
+impl Profile {
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "tfb" => Some(Self {
+                name: "tfb".to_owned(),
+                primer_seconds: 5,
+                warmup_seconds: 15,
+                duration_seconds: 15,
+                concurrency_levels: vec![16, 32, 64, 128, 256, 512],
+                pipeline_concurrency_levels: vec![256, 1024, 4096, 16384],
+                pipeline_depth: 16,
+                query_levels: vec![1, 5, 10, 15, 20],
+                query_concurrency: 512,
+                pause_after_warmup_seconds: 5,
+                pause_between_levels_seconds: 2,
+            }),
+            "quick" => Some(Self {
+                name: "quick".to_owned(),
+                primer_seconds: 1,
+                warmup_seconds: 2,
+                duration_seconds: 5,
+                concurrency_levels: vec![64, 256],
+                pipeline_concurrency_levels: vec![256, 1024],
+                pipeline_depth: 16,
+                query_levels: vec![1, 20],
+                query_concurrency: 256,
+                pause_after_warmup_seconds: 0,
+                pause_between_levels_seconds: 1,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The highest concurrency: TFB's warmup level.
+    pub fn max_concurrency(&self) -> u32 {
+        self.concurrency_levels.iter().copied().max().unwrap_or(1)
+    }
+}
