@@ -277,6 +277,7 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
         skipped: BTreeMap::new(),
         succeeded: BTreeMap::new(),
         failed: BTreeMap::new(),
+        runner_cpu_seconds: 0.0,
     };
     let database_pid = prepared
         .database
@@ -354,15 +355,16 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
                 .or_default()
                 .insert(test.name.clone(), entries);
             results.end_time = run::unix_now();
+            results.runner_cpu_seconds = procstat::own_cpu_seconds();
             // Written after every type, so an interrupted run keeps what it measured.
             results.write(&directory)?;
         }
         results.verification.insert(test.name.clone(), report);
         server.stop()?;
         results.end_time = run::unix_now();
+        results.runner_cpu_seconds = procstat::own_cpu_seconds();
         results.write(&directory)?;
     }
-    results.write(&directory)?;
     print!("{}", results.summary());
     println!("\nresults: {}", directory.display());
     Ok(ExitCode::SUCCESS)

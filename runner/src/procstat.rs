@@ -51,6 +51,16 @@ pub fn memory_bytes(pid: u32) -> u64 {
         .sum()
 }
 
+/// CPU time this process (the runner itself, not its children) has used, in seconds.
+pub fn own_cpu_seconds() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |usage| {
+        let seconds =
+            |time: nix::sys::time::TimeVal| time.tv_sec() as f64 + time.tv_usec() as f64 / 1e6;
+        seconds(usage.user_time()) + seconds(usage.system_time())
+    })
+}
+
 /// The fields of `/proc/<pid>/stat` after the command name (which may contain spaces).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

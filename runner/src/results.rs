@@ -35,6 +35,9 @@ pub struct Results {
     pub skipped: BTreeMap<String, BTreeMap<String, String>>,
     pub succeeded: BTreeMap<String, Vec<String>>,
     pub failed: BTreeMap<String, Vec<String>>,
+    /// CPU the runner itself used (not wrk, the servers or the database), to show it stays out
+    /// of the way.
+    pub runner_cpu_seconds: f64,
 }
 
 /// One level of one type: TFB's keys, then ours.

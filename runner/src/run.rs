@@ -214,7 +214,7 @@ impl Load<'_> {
             if seconds == 0 {
                 return;
             }
-            self.progress(&format!("{test} {test_type} {label}"));
+            self.progress(&format!("{test} {test_type} {label}"), seconds);
             let run = WrkRun {
                 url: &warm_url,
                 accept,
@@ -287,7 +287,10 @@ impl Load<'_> {
         };
         let mut entries = Vec::new();
         for (entry, level_url, connections, threads, pipeline) in levels {
-            self.progress(&format!("{test} {test_type} {}", entry.level()));
+            self.progress(
+                &format!("{test} {test_type} {}", entry.level()),
+                profile.duration_seconds,
+            );
             let run = WrkRun {
                 url: &level_url,
                 accept,
@@ -363,9 +366,9 @@ impl Load<'_> {
         entry
     }
 
-    fn progress(&self, what: &str) {
+    fn progress(&self, what: &str, seconds: u32) {
         if !self.quiet {
-            eprintln!("tfb: {what} ({} s)", self.profile.duration_seconds);
+            eprintln!("tfb: {what} ({seconds} s)");
         }
     }
 }
