@@ -33,12 +33,11 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         .sum()
 }
 
-/// Memory of `pid` and its descendants, in bytes: the proportional set size, which splits
-/// shared pages among the processes that map them, so PostgreSQL's shared buffers count once
-/// rather than once per backend. Falls back to the resident size where `smaps_rollup` is missing.
-pub fn memory_bytes(pid: u32) -> u64 {
-    family(pid)
-        .iter()
+/// Memory of these processes, in bytes: the proportional set size, which splits shared pages
+/// among the processes that map them, so PostgreSQL's shared buffers count once rather than once
+/// per backend. Falls back to the resident size where `smaps_rollup` is missing.
+pub fn memory_bytes(pids: &[u32]) -> u64 {
+    pids.iter()
         .filter_map(|pid| {
             let field = |file: &str, name: &str| {
                 let text = fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
@@ -98,7 +97,12 @@ fn family(pid: u32) -> Vec<u32> {
     members
 }
 
-/// Samples the memory of some process families every 100 ms, keeping each peak.
+/// How often memory is sampled while a level runs.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Samples the memory of some process families while a level runs, keeping each peak. The
+/// families are found once, at the start: a level's processes (the server, PostgreSQL and its
+/// backends for the benchmark's connections) do not change while it runs.
 pub struct PeakMemory {
     stop: Arc<AtomicBool>,
     peaks: Vec<Arc<AtomicU64>>,
@@ -111,12 +115,13 @@ impl PeakMemory {
         let peaks: Vec<Arc<AtomicU64>> = pids.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
         let sampler = {
             let (stop, peaks) = (Arc::clone(&stop), peaks.clone());
+            let families: Vec<Vec<u32>> = pids.iter().map(|pid| family(*pid)).collect();
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    for (pid, peak) in pids.iter().zip(&peaks) {
-                        peak.fetch_max(memory_bytes(*pid), Ordering::Relaxed);
+                    for (members, peak) in families.iter().zip(&peaks) {
+                        peak.fetch_max(memory_bytes(members), Ordering::Relaxed);
                     }
-                    thread::sleep(Duration::from_millis(100));
+                    thread::sleep(SAMPLE_INTERVAL);
                 }
             })
         };
@@ -156,7 +161,7 @@ mod tests {
         assert!(x != 1);
         assert!(cpu_seconds(pid) - before > 0.1);
         let peak = PeakMemory::start(vec![pid]);
-        thread::sleep(Duration::from_millis(150));
+        thread::sleep(SAMPLE_INTERVAL / 2);
         assert!(peak.finish()[0] > 1 << 20);
     }
 }

@@ -180,6 +180,13 @@ impl Results {
                 .get(..12)
                 .unwrap_or(&self.environment.git_commit),
         );
+        let wall = self.end_time.saturating_sub(self.start_time).max(1) as f64;
+        let _ = writeln!(
+            out,
+            "{wall:.0} s in all; the runner itself used {:.1} s of CPU ({:.2} % of the run).\n",
+            self.runner_cpu_seconds,
+            100.0 * self.runner_cpu_seconds / wall
+        );
         let _ = writeln!(
             out,
             "| test | type | verification | best req/s | at | p99 there | errors |"

@@ -314,8 +314,8 @@ impl Load<'_> {
     fn measure(&self, mut entry: Entry, run: &WrkRun, raw: &mut String) -> Entry {
         let server_pid = self.server.pid();
         let pids: Vec<u32> = server_pid.into_iter().chain(self.database_pid).collect();
-        let cpu_before: Vec<f64> = pids.iter().map(|pid| procstat::cpu_seconds(*pid)).collect();
         let peaks = PeakMemory::start(pids.clone());
+        let cpu_before: Vec<f64> = pids.iter().map(|pid| procstat::cpu_seconds(*pid)).collect();
         entry.start_time = unix_now();
         let output = run.run(self.pipeline_script);
         entry.end_time = unix_now();

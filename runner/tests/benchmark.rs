@@ -113,6 +113,7 @@ fn tiny_profile_against_one_implementation() {
     assert!(json["environment"]["gitCommit"].as_str().unwrap().len() == 40);
     assert!(json["runnerCpuSeconds"].as_f64().unwrap() > 0.0);
     let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(summary.contains("the runner itself used"), "{summary}");
     for test_type in ["db", "json", "query", "update", "fortune", "plaintext"] {
         assert!(
             summary.contains(&format!("| axum | {test_type} | pass |")),
