@@ -15,7 +15,16 @@ mod results;
 mod run;
 mod wrk;
 
-use std::{collections::BTreeMap, fs, path::PathBuf, process::ExitCode};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -141,6 +150,8 @@ struct Prepared {
     database: Option<Database>,
     database_url: String,
     runtime: tokio::runtime::Runtime,
+    /// Set by Ctrl-C or SIGTERM: finish the level under way, then stop.
+    interrupted: Arc<AtomicBool>,
 }
 
 fn prepare(selection: &Selection) -> anyhow::Result<Prepared> {
@@ -167,6 +178,19 @@ fn prepare(selection: &Selection) -> anyhow::Result<Prepared> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    let mut terminate = runtime.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    })?;
+    runtime.spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("tfb: stopping after the current level; results so far are kept");
+        flag.store(true, Ordering::SeqCst);
+    });
     Ok(Prepared {
         tests,
         types,
@@ -174,6 +198,7 @@ fn prepare(selection: &Selection) -> anyhow::Result<Prepared> {
         database,
         database_url,
         runtime,
+        interrupted,
     })
 }
 
@@ -302,6 +327,7 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
             database_pid,
             pipeline_script: &pipeline_script,
             quiet: selection.quiet,
+            interrupted: &prepared.interrupted,
         };
         let target = conformance::Target::new(&server.base_url(), None)
             .with_config(
@@ -310,6 +336,9 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
             )?
             .only(&prepared.types);
         for (test_type, path) in &target.paths {
+            if prepared.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
             let type_name = test_type.to_string();
             let verdict = report
                 .get(*test_type)
@@ -364,9 +393,16 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
         results.end_time = run::unix_now();
         results.runner_cpu_seconds = procstat::own_cpu_seconds();
         results.write(&directory)?;
+        if prepared.interrupted.load(Ordering::SeqCst) {
+            break;
+        }
     }
     print!("{}", results.summary());
     println!("\nresults: {}", directory.display());
+    if prepared.interrupted.load(Ordering::SeqCst) {
+        eprintln!("tfb: interrupted; the results above are partial");
+        return Ok(ExitCode::from(130));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
     thread,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -188,6 +189,8 @@ pub struct Load<'a> {
     pub database_pid: Option<u32>,
     pub pipeline_script: &'a Path,
     pub quiet: bool,
+    /// Checked before every run of wrk: once set, no further level starts.
+    pub interrupted: &'a AtomicBool,
 }
 
 const ACCEPT_JSON: &str = conformance::types::ACCEPT_JSON;
@@ -211,7 +214,7 @@ impl Load<'_> {
             url.clone()
         };
         let warm = |connections: u32, threads: u32, seconds: u32, label: &str, raw: &mut String| {
-            if seconds == 0 {
+            if seconds == 0 || self.interrupted.load(Ordering::SeqCst) {
                 return;
             }
             self.progress(&format!("{test} {test_type} {label}"), seconds);
@@ -287,6 +290,9 @@ impl Load<'_> {
         };
         let mut entries = Vec::new();
         for (entry, level_url, connections, threads, pipeline) in levels {
+            if self.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
             self.progress(
                 &format!("{test} {test_type} {}", entry.level()),
                 profile.duration_seconds,

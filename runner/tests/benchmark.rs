@@ -173,3 +173,70 @@ fn failed_verification_skips_the_load_and_says_why() {
         "{summary}"
     );
 }
+
+/// SIGINT in the middle of a run: the runner finishes the level under way, stops the server,
+/// keeps what it measured, prints the summary and exits 130.
+#[test]
+fn interrupt_keeps_partial_results() {
+    let results = tempfile::tempdir().unwrap();
+    // TINY, with 2-second levels and three of them for json, db and fortune.
+    let mut tiny = TINY.to_vec();
+    tiny[3] = "2";
+    tiny[7] = "8,16,32";
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_tfb"))
+        .args(["benchmark", "--test", "axum", "--quiet", "--results-dir"])
+        .arg(results.path())
+        .args(tiny)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first type's results are on disk, then interrupt.
+    let started = std::time::Instant::now();
+    let written = loop {
+        let found = std::fs::read_dir(results.path())
+            .ok()
+            .and_then(|mut runs| runs.next())
+            .map(|run| run.unwrap().path().join("results.json"))
+            .filter(|path| path.is_file());
+        if let Some(path) = found {
+            break path;
+        }
+        if runner.try_wait().unwrap().is_some() {
+            let output = runner.wait_with_output().unwrap();
+            panic!(
+                "tfb exited early:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert!(
+            started.elapsed().as_secs() < 240,
+            "no results.json within 4 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let pid = nix::unistd::Pid::from_raw(runner.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let interrupted_at = std::time::Instant::now();
+    let output = runner.wait_with_output().unwrap();
+    assert!(
+        interrupted_at.elapsed().as_secs() < 20,
+        "the runner took too long to stop"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    let loaded = json["rawData"].as_object().map_or(0, |types| types.len());
+    assert!(
+        (1..6).contains(&loaded),
+        "partial results: {loaded} types loaded"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("| axum |"),
+        "the summary is printed"
+    );
+}
