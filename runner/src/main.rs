@@ -11,6 +11,7 @@
 
 mod procstat;
 mod profile;
+mod report;
 mod results;
 mod run;
 mod wrk;
@@ -53,6 +54,11 @@ enum Command {
     Verify(Selection),
     /// Verify, then load every type that did not fail, and write the results.
     Benchmark(Benchmark),
+    /// Write summary.md and report.html again from a run's results.json.
+    Report {
+        /// A run's folder, e.g. results/20261126-170747.
+        directory: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
         Command::List => list(),
         Command::Verify(selection) => verify(&selection),
         Command::Benchmark(benchmark) => benchmark_command(&benchmark),
+        Command::Report { directory } => report(&directory),
     };
     match outcome {
         Ok(code) => code,
@@ -122,6 +129,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn report(directory: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let results = Results::read(directory)?;
+    results.write_reports(directory)?;
+    print!("{}", results.summary());
+    println!("\nreport: {}", directory.join("report.html").display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list() -> anyhow::Result<ExitCode> {
@@ -388,7 +403,9 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
             // Written after every type, so an interrupted run keeps what it measured.
             results.write(&directory)?;
         }
-        results.verification.insert(test.name.clone(), report);
+        results
+            .verification
+            .insert(test.name.clone(), serde_json::to_value(&report)?);
         server.stop()?;
         results.end_time = run::unix_now();
         results.runner_cpu_seconds = procstat::own_cpu_seconds();
@@ -399,6 +416,7 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
     }
     print!("{}", results.summary());
     println!("\nresults: {}", directory.display());
+    println!("report: {}", directory.join("report.html").display());
     if prepared.interrupted.load(Ordering::SeqCst) {
         eprintln!("tfb: interrupted; the results above are partial");
         return Ok(ExitCode::from(130));

@@ -1,8 +1,8 @@
 //! Load profiles: TFB's exact load phase, and a quick one that answers in minutes on a laptop.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
     /// TFB's primer: a short run at 8 connections before the warmup.

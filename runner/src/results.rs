@@ -4,14 +4,16 @@
 
 use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path, process::Command};
 
-use serde::Serialize;
+use anyhow::Context;
+
+use serde::{Deserialize, Serialize};
 
 use crate::profile::Profile;
 
 /// Bumped whenever a field changes meaning or disappears.
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Results {
     pub format_version: u32,
@@ -27,8 +29,8 @@ pub struct Results {
     pub duration: u32,
     /// TFB's `verify`: test name → type → pass, warn or fail.
     pub verify: BTreeMap<String, BTreeMap<String, conformance::Level>>,
-    /// The full conformance report behind each verdict.
-    pub verification: BTreeMap<String, conformance::Report>,
+    /// The full conformance report behind each verdict (as JSON, so results files read back).
+    pub verification: BTreeMap<String, serde_json::Value>,
     /// type → test name → one entry per level, in level order.
     pub raw_data: BTreeMap<String, BTreeMap<String, Vec<Entry>>>,
     /// test name → type → why it was not loaded.
@@ -37,11 +39,12 @@ pub struct Results {
     pub failed: BTreeMap<String, Vec<String>>,
     /// CPU the runner itself used (not wrk, the servers or the database), to show it stays out
     /// of the way.
+    #[serde(default)]
     pub runner_cpu_seconds: f64,
 }
 
 /// One level of one type: TFB's keys, then ours.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,7 +80,7 @@ pub struct Entry {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LatencyMs {
     pub avg: f64,
     pub max: f64,
@@ -100,7 +103,7 @@ impl Entry {
 }
 
 /// The machine and software a run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Environment {
     pub cpu_model: String,
@@ -158,8 +161,31 @@ impl Results {
             directory.join("results.json"),
             serde_json::to_string_pretty(self)?,
         )?;
+        self.write_reports(directory)
+    }
+
+    /// `summary.md` and `report.html`, from these results.
+    pub fn write_reports(&self, directory: &Path) -> anyhow::Result<()> {
         fs::write(directory.join("summary.md"), self.summary())?;
+        fs::write(directory.join("report.html"), crate::report::render(self)?)?;
         Ok(())
+    }
+
+    /// Reads a run's `results.json`.
+    pub fn read(directory: &Path) -> anyhow::Result<Self> {
+        let path = directory.join("results.json");
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let results: Self =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if results.format_version != FORMAT_VERSION {
+            anyhow::bail!(
+                "{} has format version {}; this runner reads version {FORMAT_VERSION}",
+                path.display(),
+                results.format_version
+            );
+        }
+        Ok(results)
     }
 
     /// The best requests/s per test and type, with the level it came from.

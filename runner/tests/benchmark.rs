@@ -114,6 +114,31 @@ fn tiny_profile_against_one_implementation() {
     assert!(json["runnerCpuSeconds"].as_f64().unwrap() > 0.0);
     let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(summary.contains("the runner itself used"), "{summary}");
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert_eq!(page.matches("<svg").count(), 12, "two charts per type");
+    for test_type in ["db", "json", "query", "update", "fortune", "plaintext"] {
+        assert!(
+            page.contains(&format!("<h2>{test_type}</h2>")),
+            "{test_type} section"
+        );
+    }
+    assert!(
+        !page.contains("src=") && !page.contains("href="),
+        "the page loads nothing from elsewhere"
+    );
+    // `tfb report` writes both reports again from results.json alone.
+    std::fs::remove_file(run.join("report.html")).unwrap();
+    std::fs::remove_file(run.join("summary.md")).unwrap();
+    let (success, output) = run_tfb(&["report", run.to_str().unwrap()]);
+    assert!(success, "tfb report failed:\n{output}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("summary.md")).unwrap(),
+        summary
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("report.html")).unwrap(),
+        page
+    );
     for test_type in ["db", "json", "query", "update", "fortune", "plaintext"] {
         assert!(
             summary.contains(&format!("| axum | {test_type} | pass |")),
