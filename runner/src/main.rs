@@ -9,6 +9,7 @@
 //! cargo run --release -p tfb-runner -- list
 //! ```
 
+mod compare;
 mod procstat;
 mod profile;
 mod report;
@@ -54,6 +55,13 @@ enum Command {
     Verify(Selection),
     /// Verify, then load every type that did not fail, and write the results.
     Benchmark(Benchmark),
+    /// Compare runs: per type, test and level, the change in requests/s from the first run to
+    /// each later one, called a change only when it exceeds the spread.
+    Compare {
+        /// Run folders; the first is the baseline.
+        #[arg(num_args = 2.., required = true)]
+        runs: Vec<PathBuf>,
+    },
     /// Write summary.md and report.html again from a run's results.json.
     Report {
         /// A run's folder, e.g. results/20261126-170747.
@@ -109,6 +117,9 @@ struct Benchmark {
     /// Seconds of primer and of warmup (overrides the profile).
     #[arg(long)]
     warmup: Option<u32>,
+    /// Measure every level this many times; results keep the median and every run's figure.
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
     /// Where results/<timestamp>/ goes.
     #[arg(long, default_value = "results")]
     results_dir: PathBuf,
@@ -121,6 +132,7 @@ fn main() -> ExitCode {
         Command::Verify(selection) => verify(&selection),
         Command::Benchmark(benchmark) => benchmark_command(&benchmark),
         Command::Report { directory } => report(&directory),
+        Command::Compare { runs } => compare_command(&runs),
     };
     match outcome {
         Ok(code) => code,
@@ -129,6 +141,15 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn compare_command(runs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let results: Vec<Results> = runs
+        .iter()
+        .map(|run| Results::read(run))
+        .collect::<anyhow::Result<_>>()?;
+    print!("{}", compare::render(&results[0], &results[1..]));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(directory: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -281,6 +302,7 @@ fn profile(benchmark: &Benchmark) -> anyhow::Result<Profile> {
     if let Some(connections) = benchmark.query_concurrency {
         profile.query_concurrency = connections;
     }
+    profile.repeat = benchmark.repeat.max(1);
     Ok(profile)
 }
 

@@ -21,6 +21,13 @@ pub struct Profile {
     /// Pauses TFB makes after the primer and warmup, and between levels.
     pub pause_after_warmup_seconds: u32,
     pub pause_between_levels_seconds: u32,
+    /// Measurements per level; the entry keeps the median and every run's requests/s.
+    #[serde(default = "one")]
+    pub repeat: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Profile {
@@ -38,6 +45,7 @@ impl Profile {
                 query_concurrency: 512,
                 pause_after_warmup_seconds: 5,
                 pause_between_levels_seconds: 2,
+                repeat: 1,
             }),
             "quick" => Some(Self {
                 name: "quick".to_owned(),
@@ -51,6 +59,7 @@ impl Profile {
                 query_concurrency: 256,
                 pause_after_warmup_seconds: 0,
                 pause_between_levels_seconds: 1,
+                repeat: 1,
             }),
             _ => None,
         }

@@ -65,7 +65,12 @@ pub struct Entry {
     pub timeout: u64,
     #[serde(rename = "5xx")]
     pub non_2xx: u64,
+    /// The median of the repeats with `--repeat`; the one measurement otherwise.
     pub requests_per_second: f64,
+    /// Every repeat's requests/s, with `--repeat N` (N > 1); the rest of the entry is the
+    /// median repeat's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests_per_second_runs: Vec<f64>,
     pub latency_ms: LatencyMs,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_seconds: Option<f64>,

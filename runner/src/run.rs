@@ -311,8 +311,15 @@ impl Load<'_> {
                 "Concurrency"
             };
             raw.push_str(&format!("{label}: {}\n", entry.level()));
-            entries.push(self.measure(entry, &run, raw));
-            pause(profile.pause_between_levels_seconds);
+            let mut repeats = Vec::new();
+            for _ in 0..profile.repeat.max(1) {
+                if self.interrupted.load(Ordering::SeqCst) && !repeats.is_empty() {
+                    break;
+                }
+                repeats.push(self.measure(entry.clone(), &run, raw));
+                pause(profile.pause_between_levels_seconds);
+            }
+            entries.push(median(repeats));
         }
         entries
     }
@@ -377,6 +384,30 @@ impl Load<'_> {
             eprintln!("tfb: {what} ({seconds} s)");
         }
     }
+}
+
+/// The repeat with the median requests/s, carrying every repeat's figure when there were several.
+fn median(mut repeats: Vec<Entry>) -> Entry {
+    let runs: Vec<f64> = repeats
+        .iter()
+        .filter(|entry| entry.error.is_none())
+        .map(|entry| entry.requests_per_second)
+        .collect();
+    repeats.sort_by(|a, b| {
+        (a.error.is_some(), a.requests_per_second)
+            .partial_cmp(&(b.error.is_some(), b.requests_per_second))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let measured = repeats.iter().filter(|entry| entry.error.is_none()).count();
+    let mut chosen = if measured > 0 {
+        repeats.swap_remove(measured / 2)
+    } else {
+        repeats.swap_remove(0)
+    };
+    if runs.len() > 1 {
+        chosen.requests_per_second_runs = runs;
+    }
+    chosen
 }
 
 fn pause(seconds: u32) {

@@ -55,6 +55,8 @@ fn tiny_profile_against_one_implementation() {
         "--test",
         "axum",
         "--quiet",
+        "--repeat",
+        "2",
         "--results-dir",
         directory,
     ];
@@ -96,6 +98,17 @@ fn tiny_profile_against_one_implementation() {
         assert!(run.join("axum").join(test_type).join("raw.txt").is_file());
     }
     assert_eq!(json["rawData"]["query"]["axum"][0]["queries"], 2);
+    let runs = json["rawData"]["db"]["axum"][0]["requestsPerSecondRuns"]
+        .as_array()
+        .expect("two repeats");
+    assert_eq!(runs.len(), 2);
+    let median = json["rawData"]["db"]["axum"][0]["requestsPerSecond"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        runs.iter().any(|run| run.as_f64() == Some(median)),
+        "the entry is one of its repeats"
+    );
     assert_eq!(json["rawData"]["plaintext"]["axum"][0]["pipeline"], 16);
     assert!(
         json["rawData"]["db"]["axum"][0]["databaseCpuSeconds"]
@@ -264,4 +277,71 @@ fn interrupt_keeps_partial_results() {
         String::from_utf8_lossy(&output.stdout).contains("| axum |"),
         "the summary is printed"
     );
+}
+
+/// A results.json with one db level per test, at the given requests/s of each repeat.
+fn synthetic_run(directory: &Path, name: &str, figures: &[(&str, &[f64])]) {
+    let mut tests = serde_json::Map::new();
+    for (test, runs) in figures {
+        let mut sorted = runs.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let entry = serde_json::json!({
+            "concurrency": 256, "totalRequests": 1000, "latencyAvg": "1.00ms", "latencyStdev": "0.10ms",
+            "latencyMax": "5.00ms", "startTime": 0, "endTime": 5, "connect": 0, "read": 0, "write": 0,
+            "timeout": 0, "5xx": 0, "requestsPerSecond": sorted[sorted.len() / 2],
+            "requestsPerSecondRuns": runs,
+            "latencyMs": {"avg": 1.0, "max": 5.0, "p50": 1.0, "p75": 1.0, "p90": 2.0, "p99": 3.0}
+        });
+        tests.insert((*test).to_owned(), serde_json::json!([entry]));
+    }
+    let results = serde_json::json!({
+        "formatVersion": 1, "name": name, "startTime": 0, "endTime": 60,
+        "environment": {"cpuModel": "test", "logicalCpus": 2, "kernel": "6", "postgresVersion": "15",
+                        "wrkVersion": "wrk", "gitCommit": "0", "runnerVersion": "0"},
+        "profile": {"name": "quick", "primer_seconds": 1, "warmup_seconds": 2, "duration_seconds": 5,
+                    "concurrency_levels": [256], "pipeline_concurrency_levels": [256], "pipeline_depth": 16,
+                    "query_levels": [20], "query_concurrency": 256, "pause_after_warmup_seconds": 0,
+                    "pause_between_levels_seconds": 1, "repeat": 3},
+        "concurrencyLevels": [256], "pipelineConcurrencyLevels": [256], "queryIntervals": [20], "duration": 5,
+        "verify": {}, "verification": {}, "rawData": {"db": tests}, "skipped": {}, "succeeded": {}, "failed": {}
+    });
+    let run = directory.join(name);
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("results.json"), results.to_string()).unwrap();
+}
+
+#[test]
+fn compare_flags_a_real_change_and_ignores_noise() {
+    let runs = tempfile::tempdir().unwrap();
+    synthetic_run(
+        runs.path(),
+        "before",
+        &[
+            ("axum", &[95.0, 100.0, 104.0]),
+            ("actix", &[95.0, 100.0, 104.0]),
+        ],
+    );
+    // axum: 20 % faster, ranges apart. actix: 10 % higher median, but the ranges overlap.
+    synthetic_run(
+        runs.path(),
+        "after",
+        &[
+            ("axum", &[115.0, 120.0, 126.0]),
+            ("actix", &[103.0, 110.0, 118.0]),
+        ],
+    );
+    let (before, after) = (runs.path().join("before"), runs.path().join("after"));
+    let (success, output) =
+        run_tfb(&["compare", before.to_str().unwrap(), after.to_str().unwrap()]);
+    assert!(success, "tfb compare failed:\n{output}");
+    assert!(
+        output.contains("| db | axum | c=256 | 100 | 120 | +20.0 % | faster |"),
+        "{output}"
+    );
+    assert!(
+        output.contains("| db | actix | c=256 | 100 | 110 | +10.0 % | within noise |"),
+        "{output}"
+    );
+    let (success, output) = run_tfb(&["compare", before.to_str().unwrap()]);
+    assert!(!success, "one run is not a comparison: {output}");
 }

@@ -1,0 +1,179 @@
+//! `tfb compare`: per test type, test and level, how requests/s changed from the first run to each
+//! later one. A difference is called a change only when it exceeds the spread: with `--repeat`,
+//! when the runs' min–max ranges do not overlap; for single measurements, when it exceeds
+//! [`SINGLE_RUN_NOISE`], since one measurement on a shared machine says nothing of its spread.
+
+use std::fmt::Write as _;
+
+use crate::results::{Entry, Results};
+
+/// Below this relative difference, two single measurements are called the same.
+pub const SINGLE_RUN_NOISE: f64 = 0.05;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Faster,
+    Slower,
+    WithinNoise,
+}
+
+/// One figure compared between a baseline and a later run.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub test_type: String,
+    pub test: String,
+    pub level: String,
+    pub baseline: f64,
+    pub later: f64,
+    pub verdict: Verdict,
+}
+
+/// The lowest and highest requests/s measured for a level (the same value without repeats).
+fn range(entry: &Entry) -> (f64, f64) {
+    if entry.requests_per_second_runs.is_empty() {
+        return (entry.requests_per_second, entry.requests_per_second);
+    }
+    let low = entry
+        .requests_per_second_runs
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let high = entry
+        .requests_per_second_runs
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    (low, high)
+}
+
+pub fn verdict(baseline: &Entry, later: &Entry) -> Verdict {
+    let repeated =
+        !baseline.requests_per_second_runs.is_empty() && !later.requests_per_second_runs.is_empty();
+    if repeated {
+        let ((base_low, base_high), (later_low, later_high)) = (range(baseline), range(later));
+        if later_low > base_high {
+            Verdict::Faster
+        } else if later_high < base_low {
+            Verdict::Slower
+        } else {
+            Verdict::WithinNoise
+        }
+    } else {
+        let change = (later.requests_per_second - baseline.requests_per_second)
+            / baseline.requests_per_second.max(1e-9);
+        if change > SINGLE_RUN_NOISE {
+            Verdict::Faster
+        } else if change < -SINGLE_RUN_NOISE {
+            Verdict::Slower
+        } else {
+            Verdict::WithinNoise
+        }
+    }
+}
+
+/// Every figure present in both runs.
+pub fn compare(baseline: &Results, later: &Results) -> Vec<Comparison> {
+    let mut comparisons = Vec::new();
+    for (test_type, tests) in &baseline.raw_data {
+        for (test, entries) in tests {
+            let Some(later_entries) = later
+                .raw_data
+                .get(test_type)
+                .and_then(|tests| tests.get(test))
+            else {
+                continue;
+            };
+            for entry in entries.iter().filter(|entry| entry.error.is_none()) {
+                let Some(other) = later_entries
+                    .iter()
+                    .find(|other| other.error.is_none() && other.level() == entry.level())
+                else {
+                    continue;
+                };
+                comparisons.push(Comparison {
+                    test_type: test_type.clone(),
+                    test: test.clone(),
+                    level: entry.level(),
+                    baseline: entry.requests_per_second,
+                    later: other.requests_per_second,
+                    verdict: verdict(entry, other),
+                });
+            }
+        }
+    }
+    comparisons
+}
+
+/// A markdown table per later run.
+pub fn render(baseline: &Results, later_runs: &[Results]) -> String {
+    let mut out = String::new();
+    for later in later_runs {
+        let _ = writeln!(out, "# {} → {}\n", baseline.name, later.name);
+        let _ = writeln!(
+            out,
+            "| type | test | level | {} req/s | {} req/s | change | verdict |",
+            baseline.name, later.name
+        );
+        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---|");
+        for comparison in compare(baseline, later) {
+            let change =
+                100.0 * (comparison.later - comparison.baseline) / comparison.baseline.max(1e-9);
+            let verdict = match comparison.verdict {
+                Verdict::Faster => "faster",
+                Verdict::Slower => "slower",
+                Verdict::WithinNoise => "within noise",
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.0} | {:.0} | {change:+.1} % | {verdict} |",
+                comparison.test_type,
+                comparison.test,
+                comparison.level,
+                comparison.baseline,
+                comparison.later
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(median: f64, runs: &[f64]) -> Entry {
+        Entry {
+            concurrency: Some(256),
+            requests_per_second: median,
+            requests_per_second_runs: runs.to_vec(),
+            ..Entry::default()
+        }
+    }
+
+    #[test]
+    fn repeated_runs_call_a_change_only_beyond_the_spread() {
+        let baseline = entry(100.0, &[95.0, 100.0, 104.0]);
+        assert_eq!(
+            verdict(&baseline, &entry(120.0, &[115.0, 120.0, 126.0])),
+            Verdict::Faster
+        );
+        assert_eq!(
+            verdict(&baseline, &entry(80.0, &[78.0, 80.0, 90.0])),
+            Verdict::Slower
+        );
+        // 10 % higher median, but the ranges overlap: noise.
+        assert_eq!(
+            verdict(&baseline, &entry(110.0, &[103.0, 110.0, 118.0])),
+            Verdict::WithinNoise
+        );
+    }
+
+    #[test]
+    fn single_runs_use_the_noise_threshold() {
+        let baseline = entry(100.0, &[]);
+        assert_eq!(verdict(&baseline, &entry(104.0, &[])), Verdict::WithinNoise);
+        assert_eq!(verdict(&baseline, &entry(106.0, &[])), Verdict::Faster);
+        assert_eq!(verdict(&baseline, &entry(90.0, &[])), Verdict::Slower);
+    }
+}
