@@ -45,6 +45,15 @@ use tfb_harness::workspace_root;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// `json` prints machine-readable output on stdout (reports, results) for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -127,10 +136,18 @@ struct Benchmark {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs (what runs, with which command line) only when RUST_LOG asks for them.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let format = cli.format;
     let outcome = match cli.command {
-        Command::List => list(),
-        Command::Verify(selection) => verify(&selection),
-        Command::Benchmark(benchmark) => benchmark_command(&benchmark),
+        Command::List => list(format),
+        Command::Verify(selection) => verify(&selection, format),
+        Command::Benchmark(benchmark) => benchmark_command(&benchmark, format),
         Command::Report { directory } => report(&directory),
         Command::Compare { runs } => compare_command(&runs),
     };
@@ -160,8 +177,25 @@ fn report(directory: &std::path::Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn list() -> anyhow::Result<ExitCode> {
-    for test in run::select(&[])? {
+fn list(format: Format) -> anyhow::Result<ExitCode> {
+    let tests = run::select(&[])?;
+    if format == Format::Json {
+        let listing: Vec<serde_json::Value> = tests
+            .iter()
+            .map(|test| {
+                let types: serde_json::Map<String, serde_json::Value> = test
+                    .config
+                    .urls()
+                    .iter()
+                    .map(|(kind, url)| ((*kind).to_owned(), serde_json::Value::from(*url)))
+                    .collect();
+                serde_json::json!({"name": test.name, "package": test.implementation.package, "types": types})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&listing)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for test in tests {
         let types: Vec<String> = test
             .config
             .urls()
@@ -253,9 +287,10 @@ fn start_server(
     }
 }
 
-fn verify(selection: &Selection) -> anyhow::Result<ExitCode> {
+fn verify(selection: &Selection, format: Format) -> anyhow::Result<ExitCode> {
     let prepared = prepare(selection)?;
     let mut failed = false;
+    let mut reports = serde_json::Map::new();
     for test in &prepared.tests {
         let server = start_server(&prepared, selection, test)?;
         let report = run::verify(
@@ -265,9 +300,15 @@ fn verify(selection: &Selection) -> anyhow::Result<ExitCode> {
             &prepared.database_url,
             &prepared.types,
         )?;
-        println!("== {}\n{}", test.name, conformance::text::render(&report));
+        if format == Format::Text {
+            println!("== {}\n{}", test.name, conformance::text::render(&report));
+        }
         failed |= report.verdict() == Level::Fail;
+        reports.insert(test.name.clone(), serde_json::to_value(&report)?);
         server.stop()?;
+    }
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -306,10 +347,30 @@ fn profile(benchmark: &Benchmark) -> anyhow::Result<Profile> {
     Ok(profile)
 }
 
-fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
+fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<ExitCode> {
     let selection = &benchmark.selection;
     let profile = profile(benchmark)?;
     let prepared = prepare(selection)?;
+    let planned: u64 = prepared
+        .tests
+        .iter()
+        .flat_map(|test| test.config.urls())
+        .filter_map(|(kind, _)| TestType::parse(kind))
+        .filter(|test_type| prepared.types.contains(test_type))
+        .map(|test_type| Load::planned_seconds(&profile, test_type))
+        .sum();
+    let progress = if selection.quiet || format == Format::Json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let bar = indicatif::ProgressBar::new(planned);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] load {pos}/{len} s, about {eta} left: {msg}",
+            )?
+            .progress_chars("=> "),
+        );
+        bar
+    };
     let started = run::unix_now();
     let name = time::OffsetDateTime::now_utc().format(time::macros::format_description!(
         "[year][month][day]-[hour][minute][second]"
@@ -355,15 +416,16 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
             &prepared.database_url,
             &prepared.types,
         )?;
-        if !selection.quiet {
-            eprintln!("== {}\n{}", test.name, conformance::text::render(&report));
+        if !selection.quiet && format == Format::Text {
+            progress
+                .suspend(|| eprintln!("== {}\n{}", test.name, conformance::text::render(&report)));
         }
         let load = Load {
             profile: &profile,
             server: &server,
             database_pid,
             pipeline_script: &pipeline_script,
-            quiet: selection.quiet,
+            progress: &progress,
             interrupted: &prepared.interrupted,
         };
         let target = conformance::Target::new(&server.base_url(), None)
@@ -387,8 +449,11 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
                 .insert(type_name.clone(), verdict);
             if let Some(reason) = run::skip_reason(&report, *test_type) {
                 if !selection.quiet {
-                    eprintln!("tfb: {} {type_name} is not loaded: {reason}", test.name);
+                    progress.suspend(|| {
+                        eprintln!("tfb: {} {type_name} is not loaded: {reason}", test.name)
+                    });
                 }
+                progress.inc(Load::planned_seconds(&profile, *test_type));
                 results
                     .skipped
                     .entry(test.name.clone())
@@ -436,9 +501,14 @@ fn benchmark_command(benchmark: &Benchmark) -> anyhow::Result<ExitCode> {
             break;
         }
     }
-    print!("{}", results.summary());
-    println!("\nresults: {}", directory.display());
-    println!("report: {}", directory.join("report.html").display());
+    progress.finish_and_clear();
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print!("{}", results.summary());
+        println!("\nresults: {}", directory.display());
+        println!("report: {}", directory.join("report.html").display());
+    }
     if prepared.interrupted.load(Ordering::SeqCst) {
         eprintln!("tfb: interrupted; the results above are partial");
         return Ok(ExitCode::from(130));

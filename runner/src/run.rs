@@ -188,7 +188,8 @@ pub struct Load<'a> {
     pub server: &'a Server,
     pub database_pid: Option<u32>,
     pub pipeline_script: &'a Path,
-    pub quiet: bool,
+    /// Shows what runs now and the time left; hidden with `--quiet`.
+    pub progress: &'a indicatif::ProgressBar,
     /// Checked before every run of wrk: once set, no further level starts.
     pub interrupted: &'a AtomicBool,
 }
@@ -217,7 +218,7 @@ impl Load<'_> {
             if seconds == 0 || self.interrupted.load(Ordering::SeqCst) {
                 return;
             }
-            self.progress(&format!("{test} {test_type} {label}"), seconds);
+            self.announce(&format!("{test} {test_type} {label}"), seconds);
             let run = WrkRun {
                 url: &warm_url,
                 accept,
@@ -231,6 +232,8 @@ impl Load<'_> {
                 Err(error) => raw.push_str(&format!("{label}\n{error:#}\n")),
             }
             pause(profile.pause_after_warmup_seconds);
+            self.progress
+                .inc(u64::from(seconds + profile.pause_after_warmup_seconds));
         };
         warm(8, 8, profile.primer_seconds, "Primer", raw);
         warm(
@@ -293,7 +296,7 @@ impl Load<'_> {
             if self.interrupted.load(Ordering::SeqCst) {
                 break;
             }
-            self.progress(
+            self.announce(
                 &format!("{test} {test_type} {}", entry.level()),
                 profile.duration_seconds,
             );
@@ -318,6 +321,9 @@ impl Load<'_> {
                 }
                 repeats.push(self.measure(entry.clone(), &run, raw));
                 pause(profile.pause_between_levels_seconds);
+                self.progress.inc(u64::from(
+                    profile.duration_seconds + profile.pause_between_levels_seconds,
+                ));
             }
             entries.push(median(repeats));
         }
@@ -379,10 +385,31 @@ impl Load<'_> {
         entry
     }
 
-    fn progress(&self, what: &str, seconds: u32) {
-        if !self.quiet {
-            eprintln!("tfb: {what} ({seconds} s)");
-        }
+    fn announce(&self, what: &str, seconds: u32) {
+        self.progress.set_message(format!("{what} ({seconds} s)"));
+        tracing::info!("{what}: {seconds} s");
+    }
+
+    /// Seconds one type's load takes with this profile, for the progress bar.
+    pub fn planned_seconds(profile: &Profile, test_type: TestType) -> u64 {
+        let warm = u64::from(profile.primer_seconds + profile.warmup_seconds)
+            + if profile.primer_seconds > 0 {
+                u64::from(profile.pause_after_warmup_seconds)
+            } else {
+                0
+            }
+            + if profile.warmup_seconds > 0 {
+                u64::from(profile.pause_after_warmup_seconds)
+            } else {
+                0
+            };
+        let levels = match test_type {
+            TestType::Query | TestType::Update => profile.query_levels.len(),
+            TestType::Plaintext => profile.pipeline_concurrency_levels.len(),
+            _ => profile.concurrency_levels.len(),
+        } as u64;
+        let per_level = u64::from(profile.duration_seconds + profile.pause_between_levels_seconds);
+        warm + levels * u64::from(profile.repeat.max(1)) * per_level
     }
 }
 

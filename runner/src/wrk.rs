@@ -80,6 +80,7 @@ impl WrkRun<'_> {
                 .arg(pipeline_script)
                 .args(["--", &self.pipeline.to_string()]);
         }
+        tracing::debug!(?command, "running wrk");
         let output = command
             .stdin(Stdio::null())
             .output()

@@ -180,6 +180,8 @@ fn failed_verification_skips_the_load_and_says_why() {
         "--type",
         "db,json",
         "--quiet",
+        "--format",
+        "json",
         "--server-url",
         &server_url,
         "--database-url",
@@ -190,6 +192,10 @@ fn failed_verification_skips_the_load_and_says_why() {
     arguments.extend(TINY);
     let (success, output) = run_tfb(&arguments);
     assert!(success, "tfb benchmark failed:\n{output}");
+    assert!(
+        output.contains("\"formatVersion\": 1"),
+        "--format json prints the results:\n{output}"
+    );
     let run = run_directory(results.path());
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
@@ -344,4 +350,23 @@ fn compare_flags_a_real_change_and_ignores_noise() {
     );
     let (success, output) = run_tfb(&["compare", before.to_str().unwrap()]);
     assert!(!success, "one run is not a comparison: {output}");
+}
+
+#[test]
+fn list_prints_every_test_as_json() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tfb"))
+        .args(["list", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let listing: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    let axum = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|test| test["name"] == "axum")
+        .expect("axum listed");
+    assert_eq!(axum["package"], "tfb-axum");
+    assert_eq!(axum["types"]["query"], "/queries?queries=");
+    assert_eq!(axum["types"].as_object().unwrap().len(), 6);
 }
