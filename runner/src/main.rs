@@ -287,19 +287,29 @@ fn start_server(
     }
 }
 
+/// Starts the test's server (unless it runs elsewhere) and verifies the selected types.
+fn start_and_verify(
+    prepared: &Prepared,
+    selection: &Selection,
+    test: &SelectedTest,
+) -> anyhow::Result<(Server, conformance::Report)> {
+    let server = start_server(prepared, selection, test)?;
+    let report = run::verify(
+        &prepared.runtime,
+        test,
+        &server,
+        &prepared.database_url,
+        &prepared.types,
+    )?;
+    Ok((server, report))
+}
+
 fn verify(selection: &Selection, format: Format) -> anyhow::Result<ExitCode> {
     let prepared = prepare(selection)?;
     let mut failed = false;
     let mut reports = serde_json::Map::new();
     for test in &prepared.tests {
-        let server = start_server(&prepared, selection, test)?;
-        let report = run::verify(
-            &prepared.runtime,
-            test,
-            &server,
-            &prepared.database_url,
-            &prepared.types,
-        )?;
+        let (server, report) = start_and_verify(&prepared, selection, test)?;
         if format == Format::Text {
             println!("== {}\n{}", test.name, conformance::text::render(&report));
         }
@@ -408,14 +418,7 @@ fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<Ex
         .and_then(Database::cluster)
         .and_then(|cluster| cluster.pid());
     for test in &prepared.tests {
-        let server = start_server(&prepared, selection, test)?;
-        let report = run::verify(
-            &prepared.runtime,
-            test,
-            &server,
-            &prepared.database_url,
-            &prepared.types,
-        )?;
+        let (server, report) = start_and_verify(&prepared, selection, test)?;
         if !selection.quiet && format == Format::Text {
             progress
                 .suspend(|| eprintln!("== {}\n{}", test.name, conformance::text::render(&report)));
