@@ -273,3 +273,22 @@ impl Results {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// report.html and summary.md are rebuilt from results.json, so every figure must read back
+    /// exactly as it was written.
+    #[test]
+    fn figures_read_back_exactly() {
+        // Values the default serde_json parser reads back one bit off.
+        let figures = [
+            109.980_200_000_000_01_f64,
+            43.475_300_000_000_004,
+            1.604_780_272_776_142_7,
+            100_780.714_285_714_29,
+        ];
+        let text = serde_json::to_string(&figures).unwrap();
+        let back: Vec<f64> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, figures);
+    }
+}
