@@ -126,6 +126,15 @@ impl Cluster {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
+    /// Puts `rule` first in `pg_hba.conf`, so it wins over initdb's rules; it applies once the
+    /// configuration is reloaded (`SELECT pg_reload_conf()`). Lets client tests try each
+    /// authentication method (`password`, `md5`, `scram-sha-256`).
+    pub fn prepend_hba_rule(&self, rule: &str) -> anyhow::Result<()> {
+        let path = self.data_dir().join("pg_hba.conf");
+        let rules = fs::read_to_string(&path).context("reading pg_hba.conf")?;
+        fs::write(&path, format!("{rule}\n{rules}")).context("writing pg_hba.conf")
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

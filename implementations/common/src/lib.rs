@@ -2,8 +2,13 @@
 //! Fortune models, the `queries` rule, random ids, the SQL and the database layer, the fortunes
 //! template and JSON serialization. An implementation adds only routing, response building and
 //! server start-up on top of this crate.
+//!
+//! The `tokio-postgres` feature (on by default) adds [`db`], the database layer for Tokio-based
+//! frameworks; an implementation on another runtime turns it off and brings its own driver, sending
+//! the same [`sql`].
 
 pub mod config;
+#[cfg(feature = "tokio-postgres")]
 pub mod db;
 pub mod fortunes;
 pub mod json;
@@ -11,3 +16,4 @@ pub mod model;
 pub mod queries;
 pub mod random;
 pub mod reply;
+pub mod sql;

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::{db::DbError, json};
+use crate::json;
 
 /// The three kinds of body the test types send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,12 @@ impl Content {
             Content::Plain => "text/plain",
         }
     }
+}
+
+/// A database failure as HTTP sees it: 503 while the database is away (the connection is down or
+/// being replaced), 500 for anything else. Each database driver's error type implements it.
+pub trait FailureStatus {
+    fn status(&self) -> u16;
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +74,7 @@ impl Reply {
     }
 
     /// Rows serialized as JSON, or the database error.
-    pub fn json<T: Serialize>(result: Result<T, DbError>) -> Self {
+    pub fn json<T: Serialize>(result: Result<T, impl FailureStatus>) -> Self {
         match result {
             Ok(value) => Self::ok(Content::Json, json::to_body(&value)),
             Err(error) => Self::database_error(&error),
@@ -76,7 +82,7 @@ impl Reply {
     }
 
     /// A rendered page, or the database error.
-    pub fn html(result: Result<Bytes, DbError>) -> Self {
+    pub fn html(result: Result<Bytes, impl FailureStatus>) -> Self {
         match result {
             Ok(page) => Self::ok(Content::Html, page),
             Err(error) => Self::database_error(&error),
@@ -84,7 +90,7 @@ impl Reply {
     }
 
     /// 503 with a short body while the database is away (500 for other failures); never a hang.
-    fn database_error(error: &DbError) -> Self {
+    fn database_error(error: &impl FailureStatus) -> Self {
         Self {
             status: error.status(),
             content: Content::Plain,
@@ -97,9 +103,17 @@ impl Reply {
 mod tests {
     use super::*;
 
+    struct Down;
+
+    impl FailureStatus for Down {
+        fn status(&self) -> u16 {
+            503
+        }
+    }
+
     #[test]
     fn database_errors_are_short_503s() {
-        let reply = Reply::json::<()>(Err(DbError::Unavailable("down".to_owned())));
+        let reply = Reply::json::<()>(Err(Down));
         assert_eq!((reply.status, reply.content), (503, Content::Plain));
         assert!(!reply.body.is_empty() && reply.body.len() < 64);
     }

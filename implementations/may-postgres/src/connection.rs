@@ -1,0 +1,537 @@
+//! One connection to PostgreSQL shared by many coroutines: startup and authentication, prepared
+//! statements, and the pipeline that matches each response to the coroutine that asked for it.
+//!
+//! Writers take the connection's write lock, queue one reply slot per Sync they send, and write
+//! their messages in one call, so slots and statements are queued in the same order. The reader
+//! coroutine cuts the incoming bytes at every ReadyForQuery and hands each response to the oldest
+//! slot. When the socket fails, the reader fails every queued slot with [`Error::Closed`] and
+//! marks the connection closed, so no caller ever waits on a dead connection.
+
+use std::{
+    collections::VecDeque,
+    io::{self, Read, Write},
+    net::{Shutdown, ToSocketAddrs},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::{Bytes, BytesMut};
+use may::{
+    net::TcpStream,
+    sync::mpsc::{self, Receiver, Sender},
+};
+use postgres_protocol::{
+    authentication::{md5_hash, sasl},
+    message::{backend, frontend},
+};
+
+use crate::{
+    Config, Error,
+    rows::{Messages, Param, Rows, database_error},
+};
+
+/// How much the buffer grows when it runs low.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The most one read asks for: responses are small, and the window is zeroed before each read.
+const READ_WINDOW: usize = 16 * 1024;
+
+/// Binary, for every parameter and every result column.
+const BINARY: i16 = 1;
+
+/// A statement prepared on one [`Connection`], with the types the server inferred.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    name: Arc<str>,
+    params: Arc<[u32]>,
+    columns: Arc<[u32]>,
+}
+
+impl Statement {
+    /// The number of result columns.
+    pub fn columns(&self) -> usize {
+        self.columns.len()
+    }
+
+    fn check_params(&self, params: &[Param<'_>]) -> Result<(), Error> {
+        if params.len() != self.params.len() {
+            return Err(Error::Type(format!(
+                "statement takes {} parameters, got {}",
+                self.params.len(),
+                params.len()
+            )));
+        }
+        for (index, (param, &expected)) in params.iter().zip(self.params.iter()).enumerate() {
+            if param.type_oid() != expected {
+                return Err(Error::Type(format!(
+                    "parameter ${} is {}, got {}",
+                    index + 1,
+                    Param::type_name(expected),
+                    Param::type_name(param.type_oid())
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+type Reply = Result<Bytes, Error>;
+
+/// The slots waiting for responses, in the order their statements were sent.
+struct Pending {
+    /// Set once, when the connection broke; nothing is queued after that.
+    closed: Option<String>,
+    waiting: VecDeque<Sender<Reply>>,
+}
+
+struct Writer {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+/// A connection usable from any number of coroutines at once.
+pub struct Connection {
+    writer: may::sync::Mutex<Writer>,
+    pending: Arc<Mutex<Pending>>,
+    next_statement: AtomicUsize,
+}
+
+impl Connection {
+    /// Connects, authenticates and starts the reader coroutine; gives up after `timeout`.
+    pub fn connect(config: &Config, timeout: Duration) -> Result<Self, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut stream = open_socket(config, timeout)?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let io_error = |error: io::Error| Error::Connect(error.to_string());
+        stream.set_read_timeout(Some(remaining)).map_err(io_error)?;
+        stream
+            .set_write_timeout(Some(remaining))
+            .map_err(io_error)?;
+        startup(&mut stream, config)?;
+        stream.set_read_timeout(None).map_err(io_error)?;
+        stream.set_write_timeout(None).map_err(io_error)?;
+
+        let pending = Arc::new(Mutex::new(Pending {
+            closed: None,
+            waiting: VecDeque::new(),
+        }));
+        let reader = stream.try_clone().map_err(io_error)?;
+        let reader_pending = Arc::clone(&pending);
+        may::go!(move || read_responses(reader, &reader_pending));
+        Ok(Self {
+            writer: may::sync::Mutex::new(Writer {
+                stream,
+                buf: BytesMut::with_capacity(4096),
+            }),
+            pending,
+            next_statement: AtomicUsize::new(0),
+        })
+    }
+
+    /// True once the connection has broken; every later statement fails with [`Error::Closed`].
+    pub fn is_closed(&self) -> bool {
+        self.lock_pending().closed.is_some()
+    }
+
+    /// Prepares `sql` under a name of its own, letting the server infer parameter types.
+    pub fn prepare(&self, sql: &str) -> Result<Statement, Error> {
+        let name = format!("s{}", self.next_statement.fetch_add(1, Ordering::Relaxed));
+        let replies = self.send(1, |buf| {
+            frontend::parse(&name, sql, [], buf).map_err(encode_error)?;
+            frontend::describe(b'S', &name, buf).map_err(encode_error)?;
+            frontend::sync(buf);
+            Ok(())
+        })?;
+        let response = receive(&replies)?;
+        let mut params = Vec::new();
+        let mut columns = Vec::new();
+        for (tag, payload) in Messages::new(&response) {
+            match tag {
+                b'E' => return Err(database_error(payload)),
+                // ParameterDescription: count, then one OID each.
+                b't' => params = oids(payload.get(2..).unwrap_or_default(), 4),
+                // RowDescription: count, then per field a name and 18 bytes, the OID at +6.
+                b'T' => columns = row_description_oids(payload)?,
+                _ => {}
+            }
+        }
+        Ok(Statement {
+            name: name.into(),
+            params: params.into(),
+            columns: columns.into(),
+        })
+    }
+
+    /// Runs a prepared statement once.
+    pub fn query(&self, statement: &Statement, params: &[Param<'_>]) -> Result<Rows, Error> {
+        let mut all = self.query_pipelined(statement, [params])?;
+        Ok(all.pop().expect("one set of parameters, one result"))
+    }
+
+    /// Runs a prepared statement once per set of parameters. Every execution is its own
+    /// Bind/Execute/Sync, and all of them go out in one write, so the whole batch costs one round
+    /// trip. Fails with the first error, after every execution has been sent.
+    pub fn query_pipelined<'p, P>(
+        &self,
+        statement: &Statement,
+        params: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<Rows>, Error>
+    where
+        P: AsRef<[Param<'p>]>,
+    {
+        let mut count = 0;
+        let replies = self.send_with_count(&mut count, |buf, count| {
+            for params in params {
+                let params = params.as_ref();
+                statement.check_params(params)?;
+                bind(statement, params, buf)?;
+                frontend::execute("", 0, buf).map_err(encode_error)?;
+                frontend::sync(buf);
+                *count += 1;
+            }
+            Ok(())
+        })?;
+        (0..count)
+            .map(|_| Rows::new(Arc::clone(&statement.columns), receive(&replies)?))
+            .collect()
+    }
+
+    fn send(
+        &self,
+        syncs: usize,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), Error>,
+    ) -> Result<Receiver<Reply>, Error> {
+        let mut count = 0;
+        let replies = self.send_with_count(&mut count, |buf, count| {
+            encode(buf)?;
+            *count = syncs;
+            Ok(())
+        })?;
+        Ok(replies)
+    }
+
+    /// Encodes messages (reporting how many Syncs they hold), queues that many reply slots and
+    /// writes the messages, all under the write lock so queue order is wire order.
+    fn send_with_count(
+        &self,
+        count: &mut usize,
+        encode: impl FnOnce(&mut BytesMut, &mut usize) -> Result<(), Error>,
+    ) -> Result<Receiver<Reply>, Error> {
+        let (sender, replies) = mpsc::channel();
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let Writer { stream, buf } = &mut *writer;
+        buf.clear();
+        encode(buf, count)?;
+        {
+            let mut pending = self.lock_pending();
+            if let Some(reason) = &pending.closed {
+                return Err(Error::Closed(reason.clone()));
+            }
+            pending.waiting.extend(std::iter::repeat_n(sender, *count));
+        }
+        if stream.write_all(buf).is_err() {
+            // Wakes the reader, which fails the slots just queued with the reason it sees.
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        Ok(replies)
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        writer.buf.clear();
+        frontend::terminate(&mut writer.buf);
+        let _ = writer.stream.write_all(&writer.buf);
+        // Ends the reader coroutine too: it shares the socket.
+        let _ = writer.stream.shutdown(Shutdown::Both);
+    }
+}
+
+fn receive(replies: &Receiver<Reply>) -> Reply {
+    replies
+        .recv()
+        .unwrap_or_else(|_| Err(Error::Closed("the reader stopped".to_owned())))
+}
+
+fn encode_error(error: io::Error) -> Error {
+    Error::Type(error.to_string())
+}
+
+fn bind(statement: &Statement, params: &[Param<'_>], buf: &mut BytesMut) -> Result<(), Error> {
+    frontend::bind(
+        "",
+        &statement.name,
+        params.iter().map(|_| BINARY),
+        params,
+        |param, buf| {
+            param
+                .encode(buf)
+                .map(|()| postgres_protocol::IsNull::No)
+                .map_err(Into::into)
+        },
+        [BINARY],
+        buf,
+    )
+    .map_err(|error| match error {
+        frontend::BindError::Conversion(error) => Error::Type(error.to_string()),
+        frontend::BindError::Serialization(error) => encode_error(error),
+    })
+}
+
+/// Big-endian u32s every `stride` bytes.
+fn oids(bytes: &[u8], stride: usize) -> Vec<u32> {
+    bytes
+        .chunks_exact(stride)
+        .map(|chunk| u32::from_be_bytes(chunk[..4].try_into().expect("four bytes")))
+        .collect()
+}
+
+fn row_description_oids(payload: &[u8]) -> Result<Vec<u32>, Error> {
+    let malformed = || Error::Protocol("malformed RowDescription".to_owned());
+    let count = u16::from_be_bytes(payload.get(..2).ok_or_else(malformed)?.try_into().unwrap());
+    let mut rest = &payload[2..];
+    let mut columns = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        let name_end = rest
+            .iter()
+            .position(|&byte| byte == 0)
+            .ok_or_else(malformed)?;
+        // table OID (4), column number (2), type OID (4), size (2), modifier (4), format (2)
+        let field = rest
+            .get(name_end + 1..name_end + 19)
+            .ok_or_else(malformed)?;
+        columns.push(u32::from_be_bytes(field[6..10].try_into().unwrap()));
+        rest = &rest[name_end + 19..];
+    }
+    Ok(columns)
+}
+
+fn open_socket(config: &Config, timeout: Duration) -> Result<TcpStream, Error> {
+    let addresses = (config.host.as_str(), config.port)
+        .to_socket_addrs()
+        .map_err(|error| Error::Connect(format!("resolving {}: {error}", config.host)))?;
+    let mut last_error = format!("{} resolves to no address", config.host);
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(error) => last_error = format!("{address}: {error}"),
+        }
+    }
+    Err(Error::Connect(last_error))
+}
+
+/// Sends the startup message and answers the server's authentication requests until it is
+/// ready for queries.
+fn startup(stream: &mut TcpStream, config: &Config) -> Result<(), Error> {
+    let mut out = BytesMut::new();
+    frontend::startup_message(
+        [
+            ("user", config.user.as_str()),
+            ("database", config.database.as_str()),
+            ("client_encoding", "UTF8"),
+            ("application_name", "tfb-may-postgres"),
+        ],
+        &mut out,
+    )
+    .map_err(|error| Error::Config(error.to_string()))?;
+    let mut input = BytesMut::with_capacity(4096);
+    let mut scram = None;
+    loop {
+        if !out.is_empty() {
+            stream.write_all(&out).map_err(startup_io_error)?;
+            out.clear();
+        }
+        let message = loop {
+            match backend::Message::parse(&mut input) {
+                Ok(Some(message)) => break message,
+                Ok(None) => read_more(stream, &mut input).map_err(startup_io_error)?,
+                Err(error) => return Err(Error::Protocol(error.to_string())),
+            }
+        };
+        let password = config.password.as_bytes();
+        match message {
+            backend::Message::AuthenticationOk
+            | backend::Message::ParameterStatus(_)
+            | backend::Message::BackendKeyData(_)
+            | backend::Message::NoticeResponse(_) => {}
+            backend::Message::ReadyForQuery(_) => return Ok(()),
+            backend::Message::AuthenticationCleartextPassword => {
+                frontend::password_message(password, &mut out).map_err(encode_error)?;
+            }
+            backend::Message::AuthenticationMd5Password(body) => {
+                let hash = md5_hash(config.user.as_bytes(), password, body.salt());
+                frontend::password_message(hash.as_bytes(), &mut out).map_err(encode_error)?;
+            }
+            backend::Message::AuthenticationSasl(body) => {
+                let mut offered = Vec::new();
+                let mut mechanisms = body.mechanisms();
+                while let Some(mechanism) =
+                    fallible_iterator::FallibleIterator::next(&mut mechanisms)
+                        .map_err(|error| Error::Protocol(error.to_string()))?
+                {
+                    offered.push(mechanism.to_owned());
+                }
+                if !offered
+                    .iter()
+                    .any(|mechanism| mechanism == sasl::SCRAM_SHA_256)
+                {
+                    return Err(Error::Authentication(format!(
+                        "the server offers SASL mechanisms {offered:?}; this client speaks {}",
+                        sasl::SCRAM_SHA_256
+                    )));
+                }
+                let client = sasl::ScramSha256::new(password, sasl::ChannelBinding::unsupported());
+                frontend::sasl_initial_response(sasl::SCRAM_SHA_256, client.message(), &mut out)
+                    .map_err(encode_error)?;
+                scram = Some(client);
+            }
+            backend::Message::AuthenticationSaslContinue(body) => {
+                let client = scram
+                    .as_mut()
+                    .ok_or_else(|| Error::Protocol("SASL continue before start".to_owned()))?;
+                client
+                    .update(body.data())
+                    .map_err(|error| Error::Authentication(error.to_string()))?;
+                frontend::sasl_response(client.message(), &mut out).map_err(encode_error)?;
+            }
+            backend::Message::AuthenticationSaslFinal(body) => {
+                scram
+                    .take()
+                    .ok_or_else(|| Error::Protocol("SASL final before start".to_owned()))?
+                    .finish(body.data())
+                    .map_err(|error| {
+                        Error::Authentication(format!("the server's SCRAM proof: {error}"))
+                    })?;
+            }
+            backend::Message::ErrorResponse(body) => {
+                let mut fields = body.fields();
+                let mut code = String::new();
+                let mut text = String::new();
+                while let Ok(Some(field)) = fallible_iterator::FallibleIterator::next(&mut fields) {
+                    match field.type_() {
+                        b'C' => code = String::from_utf8_lossy(field.value_bytes()).into_owned(),
+                        b'M' => text = String::from_utf8_lossy(field.value_bytes()).into_owned(),
+                        _ => {}
+                    }
+                }
+                // Class 28: invalid authorization (wrong password, no pg_hba entry).
+                return Err(if code.starts_with("28") {
+                    Error::Authentication(text)
+                } else {
+                    Error::Connect(format!("{text} (SQLSTATE {code})"))
+                });
+            }
+            _ => {
+                return Err(Error::Authentication(
+                    "the server asked for an authentication method this client does not speak \
+                     (supported: SCRAM-SHA-256, md5, password)"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
+}
+
+fn startup_io_error(error: io::Error) -> Error {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            Error::Connect("the server did not finish the startup in time".to_owned())
+        }
+        _ => Error::Connect(error.to_string()),
+    }
+}
+
+/// Reads at least one byte more into `buf`, or fails at end of stream.
+fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<()> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    let filled = buf.len();
+    // Zeroing the window keeps this free of unsafe code; a 16 KiB memset is small next to the
+    // syscall.
+    let window = (buf.capacity() - filled).min(READ_WINDOW);
+    buf.resize(filled + window, 0);
+    match stream.read(&mut buf[filled..]) {
+        Ok(0) => {
+            buf.truncate(filled);
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ))
+        }
+        Ok(read) => {
+            buf.truncate(filled + read);
+            Ok(())
+        }
+        Err(error) => {
+            buf.truncate(filled);
+            Err(error)
+        }
+    }
+}
+
+/// The reader coroutine: splits the input at each ReadyForQuery and answers the oldest slot.
+fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // Bytes at the front of `buf` that are whole messages of the response being received.
+    let mut scanned = 0;
+    let reason = 'read: loop {
+        while let Some(header) = buf.get(scanned..scanned + 5) {
+            let len = u32::from_be_bytes(header[1..5].try_into().expect("four bytes")) as usize;
+            if len < 4 {
+                break 'read "malformed message length from the server".to_owned();
+            }
+            if buf.len() < scanned + 1 + len {
+                break;
+            }
+            scanned += 1 + len;
+            if header[0] == b'Z' {
+                let response = buf.split_to(scanned).freeze();
+                scanned = 0;
+                let slot = pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .waiting
+                    .pop_front();
+                match slot {
+                    // A caller that gave up has dropped its receiver; nothing to do.
+                    Some(slot) => drop(slot.send(Ok(response))),
+                    None => break 'read "the server sent a response nobody asked for".to_owned(),
+                }
+            }
+        }
+        if let Err(error) = read_more(&mut stream, &mut buf) {
+            // A server that shuts down says why in an ErrorResponse before closing.
+            let fatal = Messages::new(&buf[..scanned])
+                .find(|(tag, _)| *tag == b'E')
+                .map(|(_, payload)| database_error(payload));
+            break match fatal {
+                Some(Error::Database { message, .. }) => message,
+                _ => error.to_string(),
+            };
+        }
+    };
+    let _ = stream.shutdown(Shutdown::Both);
+    let waiting = {
+        let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.closed = Some(reason.clone());
+        std::mem::take(&mut pending.waiting)
+    };
+    for slot in waiting {
+        let _ = slot.send(Err(Error::Closed(reason.clone())));
+    }
+}

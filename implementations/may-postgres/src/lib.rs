@@ -1,0 +1,26 @@
+//! A PostgreSQL client for code running on `may` coroutines, built on `postgres-protocol` (the
+//! message codec tokio-postgres uses). Database I/O never blocks a `may` worker thread: a
+//! coroutine waiting for rows is parked, and the thread runs other coroutines.
+//!
+//! - [`Connection`]: one socket shared by any number of coroutines. Each statement is sent as
+//!   Bind/Execute/Sync (one Sync per statement, as TFB's rules require), statements from many
+//!   coroutines are pipelined on the wire, and a reader coroutine hands each response to its
+//!   caller in order. Startup authenticates with SCRAM-SHA-256, md5 or a cleartext password.
+//! - [`Reconnecting`]: a connection that is replaced when it breaks, one attempt at a time, with
+//!   a back-off while the database is away so requests fail fast instead of piling up.
+//! - [`Rows`]: the rows of one statement, decoded lazily from the bytes the server sent.
+//!
+//! Only what the reference implementations need is here: binary `int4`, `int4[]` parameters and
+//! binary `int4`/`text` results, no TLS, no transactions, no COPY.
+
+mod config;
+mod connection;
+mod error;
+mod reconnecting;
+mod rows;
+
+pub use config::Config;
+pub use connection::{Connection, Statement};
+pub use error::Error;
+pub use reconnecting::{Reconnecting, Session};
+pub use rows::{Param, Row, Rows};
