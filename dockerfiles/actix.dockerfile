@@ -5,8 +5,12 @@ FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
 ENV RUSTFLAGS="-C target-cpu=native"
 COPY Cargo.toml Cargo.lock ./
+# Every workspace member must be present for cargo to load the workspace.
+COPY conformance conformance
 COPY db-schema db-schema
+COPY harness harness
 COPY implementations implementations
+COPY runner runner
 COPY tests tests
 RUN cargo build --release --locked -p tfb-actix
 

@@ -130,6 +130,50 @@ fn dockerfiles_copy_existing_paths() {
     }
 }
 
+/// Cargo refuses to load a workspace with a member missing, so an image that builds from the
+/// workspace must copy every member's folder, not just the crates it needs.
+#[test]
+fn implementation_dockerfiles_copy_every_workspace_member() {
+    let root = workspace_root();
+    let manifest: toml::Table = fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let members: Vec<&str> = manifest["workspace"]["members"]
+        .as_array()
+        .expect("workspace members")
+        .iter()
+        .map(|member| member.as_str().expect("member paths are strings"))
+        .collect();
+    for implementation in implementations() {
+        for (_, test) in implementation.config.tests() {
+            let dockerfile = root
+                .join("dockerfiles")
+                .join(test.dockerfile.as_deref().expect("a dockerfile key"));
+            let text = fs::read_to_string(&dockerfile).unwrap();
+            let copied: Vec<&str> = text
+                .lines()
+                .filter_map(|line| line.trim().strip_prefix("COPY "))
+                .filter(|line| !line.contains("--from"))
+                .flat_map(|line| {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    words[..words.len() - 1].to_vec()
+                })
+                .collect();
+            for member in &members {
+                assert!(
+                    copied
+                        .iter()
+                        .any(|source| *source == "."
+                            || member.starts_with(source.trim_end_matches('/'))),
+                    "{}: does not COPY workspace member {member}",
+                    dockerfile.display()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn implementation_dockerfiles_build_their_package_and_serve_its_port() {
     for implementation in implementations() {

@@ -1,0 +1,145 @@
+//! The database tests on tfb-may-postgres: one connection per worker, shared by the coroutines of
+//! every HTTP connection assigned to it, with the three statements prepared once per connection.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use tfb_common::{
+    fortunes::add_and_sort,
+    model::{Fortune, World},
+    random::random_id,
+    reply::FailureStatus,
+    sql::{SELECT_FORTUNES, SELECT_WORLD, UPDATE_WORLDS, assign_new_numbers},
+};
+use tfb_may_postgres::{Config, Connection, Param, Reconnecting, Rows, Statement};
+
+use crate::fortunes;
+
+/// How long establishing a connection may take before requests get a 503 instead.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// After a failed reconnection, requests fail at once for this long instead of each trying again.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+
+/// A database failure, answered with 503 while the database is away and 500 otherwise.
+#[derive(Debug)]
+pub struct DbError(tfb_may_postgres::Error);
+
+impl FailureStatus for DbError {
+    fn status(&self) -> u16 {
+        if self.0.is_unavailable() { 503 } else { 500 }
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<tfb_may_postgres::Error> for DbError {
+    fn from(error: tfb_may_postgres::Error) -> Self {
+        Self(error)
+    }
+}
+
+struct Statements {
+    world: Statement,
+    fortunes: Statement,
+    update: Statement,
+}
+
+impl Statements {
+    fn prepare(connection: &Connection) -> Result<Self, tfb_may_postgres::Error> {
+        Ok(Self {
+            world: connection.prepare(SELECT_WORLD)?,
+            fortunes: connection.prepare(SELECT_FORTUNES)?,
+            update: connection.prepare(UPDATE_WORLDS)?,
+        })
+    }
+}
+
+/// One worker's connection; cheap to clone into every HTTP connection the worker serves.
+#[derive(Clone)]
+pub struct Database {
+    sessions: Arc<Reconnecting<Statements>>,
+}
+
+impl Database {
+    /// Checks the URL now; connects on first use.
+    pub fn new(database_url: &str) -> Result<Self, String> {
+        let config = Config::from_url(database_url).map_err(|error| error.to_string())?;
+        Ok(Self {
+            sessions: Arc::new(Reconnecting::new(
+                config,
+                CONNECT_TIMEOUT,
+                RECONNECT_BACKOFF,
+                Statements::prepare,
+            )),
+        })
+    }
+
+    /// One random World row.
+    pub fn world(&self) -> Result<World, DbError> {
+        let session = self.sessions.session()?;
+        let rows = session
+            .connection
+            .query(&session.statements.world, &[Param::Int4(random_id())])?;
+        Ok(world_from(&rows)?)
+    }
+
+    /// `count` random World rows, one SELECT each, all sent in one write.
+    pub fn worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
+        let session = self.sessions.session()?;
+        select_worlds(&session.connection, &session.statements.world, count)
+    }
+
+    /// Renders the fortunes page into `body`.
+    pub fn fortunes_page(&self, body: &mut BytesMut) -> Result<(), DbError> {
+        let session = self.sessions.session()?;
+        let rows = session
+            .connection
+            .query(&session.statements.fortunes, &[])?;
+        let mut fortunes = Vec::with_capacity(rows.len() + 1);
+        for row in rows.iter() {
+            fortunes.push(Fortune {
+                id: row.get_i32(0)?,
+                message: row.get_str(1)?,
+            });
+        }
+        add_and_sort(&mut fortunes);
+        fortunes::render_into(&fortunes, body);
+        Ok(())
+    }
+
+    /// `count` random World rows, each given a new random number, written with one UPDATE.
+    pub fn update_worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
+        let session = self.sessions.session()?;
+        let statements = &session.statements;
+        let mut worlds = select_worlds(&session.connection, &statements.world, count)?;
+        let (ids, numbers) = assign_new_numbers(&mut worlds);
+        session.connection.query(
+            &statements.update,
+            &[Param::Int4Array(&ids), Param::Int4Array(&numbers)],
+        )?;
+        Ok(worlds)
+    }
+}
+
+fn select_worlds(
+    connection: &Connection,
+    statement: &Statement,
+    count: usize,
+) -> Result<Vec<World>, DbError> {
+    let results =
+        connection.query_pipelined(statement, (0..count).map(|_| [Param::Int4(random_id())]))?;
+    results.iter().map(|rows| Ok(world_from(rows)?)).collect()
+}
+
+fn world_from(rows: &Rows) -> Result<World, tfb_may_postgres::Error> {
+    let row = rows.one()?;
+    Ok(World {
+        id: row.get_i32(0)?,
+        random_number: row.get_i32(1)?,
+    })
+}

@@ -1,0 +1,326 @@
+//! The HTTP/1.1 server on `may` coroutines, in may_minihttp's design: one coroutine per
+//! connection, every request already in the read buffer decoded and answered before one write
+//! sends all the responses, and coroutines that park (not threads that block) while the database
+//! answers.
+//!
+//! Unlike may_minihttp 0.1.11 it bounds the request head, answers malformed requests with a
+//! status before closing, prints nothing per request, and can stop gracefully: stop accepting,
+//! let the requests in flight finish, then return.
+
+use std::{
+    cell::RefCell,
+    io::{self, Read, Write},
+    net::{Shutdown, SocketAddr},
+    ops::Range,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use bytes::{Buf, BytesMut};
+use may::{
+    coroutine::JoinHandle,
+    net::{TcpListener, TcpStream},
+};
+use tfb_common::reply::{Content, Reply};
+
+/// The most a request head (request line and headers) may take; TFB's requests take ~170 bytes.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Headers parsed per request; more is answered with 431.
+const MAX_HEADERS: usize = 32;
+
+/// How much a connection reads per call at most; 16 pipelined TFB requests take ~2.7 KiB.
+const READ_WINDOW: usize = 16 * 1024;
+
+/// How long a stop waits for requests in flight before giving up on them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a handler answers: a [`Reply`], or content it already rendered into the body buffer.
+pub enum Answer {
+    Reply(Reply),
+    Rendered(Content),
+}
+
+/// The per-connection request handler, made by the factory for each accepted connection.
+pub trait Handler: Send + 'static {
+    /// Answers `GET path?query`. `body` is the connection's reusable buffer, empty on entry, for
+    /// answers rendered in place.
+    fn get(&mut self, path: &str, query: Option<&str>, body: &mut BytesMut) -> Answer;
+}
+
+/// A running server: its accept loop and the count of requests being answered.
+pub struct Server {
+    address: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+    accept: JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds `address` (with `SO_REUSEPORT`, as may does) and serves each accepted connection
+    /// with a handler from `new_handler`, given the connection's sequence number.
+    pub fn start<H: Handler>(
+        address: SocketAddr,
+        new_handler: impl Fn(usize) -> H + Send + 'static,
+    ) -> io::Result<Self> {
+        let listener = TcpListener::bind(address)?;
+        let address = listener.local_addr()?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let accept = {
+            let stopping = Arc::clone(&stopping);
+            let in_flight = Arc::clone(&in_flight);
+            may::go!(move || {
+                for (sequence, stream) in listener.incoming().enumerate() {
+                    if stopping.load(Ordering::Acquire) {
+                        break;
+                    }
+                    // Accept errors (EMFILE, ECONNABORTED) concern one connection, not the server.
+                    let Ok(stream) = stream else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let handler = new_handler(sequence);
+                    let in_flight = Arc::clone(&in_flight);
+                    may::go!(move || serve_connection(stream, handler, &in_flight));
+                }
+                // Dropping the listener here closes the port.
+            })
+        };
+        Ok(Self {
+            address,
+            stopping,
+            in_flight,
+            accept,
+        })
+    }
+
+    /// Stops accepting, then waits until no request is being answered.
+    pub fn stop(self) {
+        self.stopping.store(true, Ordering::Release);
+        // Wake the accept loop so it sees the flag.
+        let wake_address = SocketAddr::from(([127, 0, 0, 1], self.address.port()));
+        let _ = std::net::TcpStream::connect_timeout(&wake_address, Duration::from_secs(1));
+        let _ = self.accept.join();
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        // A request is counted from its decoding until its response is written.
+        while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// One connection: read, answer every complete request, write, until the peer leaves or a
+/// request says to close.
+fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight: &AtomicUsize) {
+    let mut input = BytesMut::with_capacity(4096);
+    let mut output = BytesMut::with_capacity(4096);
+    let mut body = BytesMut::with_capacity(4096);
+    loop {
+        if read_some(&mut stream, &mut input).is_err() {
+            return;
+        }
+        let mut answering = false;
+        let mut close = false;
+        while !close {
+            match decode(&input) {
+                Decoded::Partial if input.len() > MAX_HEAD => {
+                    write_error(&mut output, 431);
+                    close = true;
+                }
+                Decoded::Partial => break,
+                Decoded::Invalid(status) => {
+                    write_error(&mut output, status);
+                    close = true;
+                }
+                Decoded::Request(request) => {
+                    if !answering {
+                        // Counted per batch, not per request: one shared atomic per write.
+                        in_flight.fetch_add(1, Ordering::AcqRel);
+                        answering = true;
+                    }
+                    close = request.close;
+                    match std::str::from_utf8(&input[request.target.clone()]) {
+                        Ok(target) => {
+                            answer(&request, target, &mut handler, &mut body, &mut output)
+                        }
+                        Err(_) => {
+                            write_error(&mut output, 400);
+                            close = true;
+                        }
+                    }
+                    input.advance(request.head_len);
+                }
+            }
+        }
+        let written = stream.write_all(&output);
+        output.clear();
+        if answering {
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        if close || written.is_err() {
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Reads what has arrived (parking the coroutine until something has), or fails at end of stream.
+fn read_some(stream: &mut TcpStream, input: &mut BytesMut) -> io::Result<()> {
+    let filled = input.len();
+    input.reserve(READ_WINDOW / 4);
+    let window = (input.capacity() - filled).min(READ_WINDOW);
+    // Zeroing the window keeps this free of unsafe code; small next to the syscall.
+    input.resize(filled + window, 0);
+    let read = stream.read(&mut input[filled..]);
+    input.truncate(filled + *read.as_ref().unwrap_or(&0));
+    match read {
+        Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+        Ok(_) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// What a decoded request needs once its bytes are gone from the buffer.
+struct Request {
+    head_len: usize,
+    method_is_get: bool,
+    /// Where the path and query lie in the input buffer.
+    target: Range<usize>,
+    close: bool,
+}
+
+enum Decoded {
+    Request(Request),
+    Partial,
+    Invalid(u16),
+}
+
+fn decode(input: &[u8]) -> Decoded {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head_len = match parsed.parse(input) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Decoded::Partial,
+        Err(httparse::Error::TooManyHeaders) => return Decoded::Invalid(431),
+        Err(httparse::Error::Version) => return Decoded::Invalid(505),
+        Err(_) => return Decoded::Invalid(400),
+    };
+    let (Some(method), Some(target), Some(version)) = (parsed.method, parsed.path, parsed.version)
+    else {
+        return Decoded::Invalid(400);
+    };
+    // HTTP/1.0 closes after each response unless asked to keep alive; 1.1 the other way round.
+    let mut close = version == 0;
+    for header in parsed.headers.iter() {
+        if header.name.eq_ignore_ascii_case("connection") {
+            if header.value.eq_ignore_ascii_case(b"close") {
+                close = true;
+            } else if header.value.eq_ignore_ascii_case(b"keep-alive") {
+                close = false;
+            }
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding")
+            || (header.name.eq_ignore_ascii_case("content-length") && header.value != b"0")
+        {
+            // No route takes a body; answering and closing is simpler and safer than skipping
+            // one we do not want.
+            close = true;
+        }
+    }
+    let start = target.as_ptr() as usize - input.as_ptr() as usize;
+    Decoded::Request(Request {
+        head_len,
+        method_is_get: method == "GET",
+        target: start..start + target.len(),
+        close,
+    })
+}
+
+fn answer(
+    request: &Request,
+    target: &str,
+    handler: &mut impl Handler,
+    body: &mut BytesMut,
+    out: &mut BytesMut,
+) {
+    if !request.method_is_get {
+        write_response(
+            out,
+            405,
+            Content::Plain,
+            b"method not allowed",
+            request.close,
+        );
+        return;
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    body.clear();
+    match handler.get(path, query, body) {
+        Answer::Reply(reply) => {
+            write_response(out, reply.status, reply.content, &reply.body, request.close);
+        }
+        Answer::Rendered(content) => write_response(out, 200, content, body, request.close),
+    }
+}
+
+fn write_error(out: &mut BytesMut, status: u16) {
+    write_response(out, status, Content::Plain, reason(status).as_bytes(), true);
+}
+
+fn write_response(out: &mut BytesMut, status: u16, content: Content, body: &[u8], close: bool) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: may\r\nContent-Type: ");
+    out.extend_from_slice(content.mime().as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    append_date(out);
+    if status == 405 {
+        out.extend_from_slice(b"\r\nAllow: GET");
+    }
+    if close {
+        out.extend_from_slice(b"\r\nConnection: close");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+thread_local! {
+    /// This thread's Date value and the second it shows; each worker formats it once a second.
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+}
+
+fn append_date(out: &mut BytesMut) {
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    DATE.with_borrow_mut(|(shown, value)| {
+        if *shown != second {
+            value.copy_from_slice(httpdate::fmt_http_date(now).as_bytes());
+            *shown = second;
+        }
+        out.extend_from_slice(value);
+    });
+}
