@@ -1,10 +1,12 @@
 //! One connection to PostgreSQL shared by many coroutines: startup and authentication, prepared
 //! statements, and the pipeline that matches each response to the coroutine that asked for it.
 //!
-//! Writers take the connection's write lock, queue one reply slot per Sync they send, and write
-//! their messages in one call, so slots and statements are queued in the same order. The reader
-//! coroutine cuts the incoming bytes at every ReadyForQuery and hands each response to the oldest
-//! slot. When the socket fails, the reader fails every queued slot with [`Error::Closed`] and
+//! Callers append their messages to the connection's output buffer and queue one reply slot per
+//! Sync in the same critical section, so slots and statements are queued in the same order. A
+//! writer coroutine sends whatever has accumulated by the time it runs: the statements of every
+//! coroutine that became ready in one scheduling round go out in one write (as tokio-postgres'
+//! connection task does), instead of one system call per statement. The reader coroutine cuts the
+//! incoming bytes at every ReadyForQuery and hands each response to the oldest slot. When the socket fails, the reader fails every queued slot with [`Error::Closed`] and
 //! marks the connection closed, so no caller ever waits on a dead connection.
 
 use std::{
@@ -80,22 +82,24 @@ impl Statement {
 
 type Reply = Result<Bytes, Error>;
 
-/// The slots waiting for responses, in the order their statements were sent.
+/// Messages not yet written, and the slots waiting for responses, in the order their statements
+/// were queued.
 struct Pending {
     /// Set once, when the connection broke; nothing is queued after that.
     closed: Option<String>,
-    waiting: VecDeque<Sender<Reply>>,
-}
-
-struct Writer {
-    stream: TcpStream,
-    buf: BytesMut,
+    /// Each caller's slot and how many responses (Syncs) it still waits for: a batch is answered
+    /// with one wake-up, not one per statement.
+    waiting: VecDeque<(Sender<Reply>, usize)>,
+    output: BytesMut,
+    /// False from the moment a caller wakes the writer until the writer takes the output.
+    writer_idle: bool,
 }
 
 /// A connection usable from any number of coroutines at once.
 pub struct Connection {
-    writer: may::sync::Mutex<Writer>,
     pending: Arc<Mutex<Pending>>,
+    /// Wakes the writer; dropping it tells the writer to send Terminate and close.
+    wake_writer: Sender<()>,
     next_statement: AtomicUsize,
 }
 
@@ -117,16 +121,18 @@ impl Connection {
         let pending = Arc::new(Mutex::new(Pending {
             closed: None,
             waiting: VecDeque::new(),
+            output: BytesMut::with_capacity(4096),
+            writer_idle: true,
         }));
         let reader = stream.try_clone().map_err(io_error)?;
         let reader_pending = Arc::clone(&pending);
         may::go!(move || read_responses(reader, &reader_pending));
+        let (wake_writer, wakeups) = mpsc::channel();
+        let writer_pending = Arc::clone(&pending);
+        may::go!(move || write_requests(stream, &writer_pending, &wakeups));
         Ok(Self {
-            writer: may::sync::Mutex::new(Writer {
-                stream,
-                buf: BytesMut::with_capacity(4096),
-            }),
             pending,
+            wake_writer,
             next_statement: AtomicUsize::new(0),
         })
     }
@@ -194,8 +200,12 @@ impl Connection {
             }
             Ok(())
         })?;
-        (0..count)
-            .map(|_| Rows::new(Arc::clone(&statement.columns), receive(&replies)?))
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let responses = receive(&replies)?;
+        split_responses(&responses)
+            .map(|response| Rows::new(Arc::clone(&statement.columns), response))
             .collect()
     }
 
@@ -213,28 +223,33 @@ impl Connection {
         Ok(replies)
     }
 
-    /// Encodes messages (reporting how many Syncs they hold), queues that many reply slots and
-    /// writes the messages, all under the write lock so queue order is wire order.
+    /// Encodes messages (reporting how many Syncs they hold) into the output and queues that many
+    /// reply slots, in one critical section so queue order is wire order; then wakes the writer.
     fn send_with_count(
         &self,
         count: &mut usize,
         encode: impl FnOnce(&mut BytesMut, &mut usize) -> Result<(), Error>,
     ) -> Result<Receiver<Reply>, Error> {
         let (sender, replies) = mpsc::channel();
-        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let Writer { stream, buf } = &mut *writer;
-        buf.clear();
-        encode(buf, count)?;
-        {
+        let wake = {
             let mut pending = self.lock_pending();
             if let Some(reason) = &pending.closed {
                 return Err(Error::Closed(reason.clone()));
             }
-            pending.waiting.extend(std::iter::repeat_n(sender, *count));
-        }
-        if stream.write_all(buf).is_err() {
-            // Wakes the reader, which fails the slots just queued with the reason it sees.
-            let _ = stream.shutdown(Shutdown::Both);
+            let start = pending.output.len();
+            if let Err(error) = encode(&mut pending.output, count) {
+                pending.output.truncate(start);
+                return Err(error);
+            }
+            if *count > 0 {
+                pending.waiting.push_back((sender, *count));
+            }
+            std::mem::replace(&mut pending.writer_idle, false)
+        };
+        if wake {
+            // Fails only once the writer has stopped, after a write error; the reader then fails
+            // the slots just queued.
+            let _ = self.wake_writer.send(());
         }
         Ok(replies)
     }
@@ -246,16 +261,49 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        let writer = self
-            .writer
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        writer.buf.clear();
-        frontend::terminate(&mut writer.buf);
-        let _ = writer.stream.write_all(&writer.buf);
-        // Ends the reader coroutine too: it shares the socket.
-        let _ = writer.stream.shutdown(Shutdown::Both);
+        // The writer sends this, then sees `wake_writer` dropped and closes the socket, which
+        // ends the reader too.
+        frontend::terminate(&mut self.lock_pending().output);
     }
+}
+
+/// The writer coroutine: each time it is woken, sends everything queued so far in one write.
+fn write_requests(mut stream: TcpStream, pending: &Mutex<Pending>, wakeups: &Receiver<()>) {
+    let mut sending = BytesMut::with_capacity(4096);
+    loop {
+        let connection_dropped = wakeups.recv().is_err();
+        {
+            let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::swap(&mut pending.output, &mut sending);
+            pending.writer_idle = true;
+        }
+        if !sending.is_empty() {
+            if stream.write_all(&sending).is_err() {
+                // Wakes the reader, which fails every queued slot with the reason it sees.
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            sending.clear();
+        }
+        if connection_dropped {
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Cuts a batch's bytes after each ReadyForQuery: one piece per statement.
+fn split_responses(responses: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
+    let mut start = 0;
+    let mut end = 0;
+    Messages::new(responses).filter_map(move |(tag, payload)| {
+        end += 5 + payload.len();
+        (tag == b'Z').then(|| {
+            let piece = responses.slice(start..end);
+            start = end;
+            piece
+        })
+    })
 }
 
 fn receive(replies: &Receiver<Reply>) -> Reply {
@@ -500,17 +548,18 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
             }
             scanned += 1 + len;
             if header[0] == b'Z' {
-                let response = buf.split_to(scanned).freeze();
-                scanned = 0;
-                let slot = pending
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .waiting
-                    .pop_front();
-                match slot {
+                let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some((_, remaining)) = pending.waiting.front_mut() else {
+                    break 'read "the server sent a response nobody asked for".to_owned();
+                };
+                *remaining -= 1;
+                if *remaining == 0 {
+                    let (slot, _) = pending.waiting.pop_front().expect("front exists");
+                    drop(pending);
+                    let responses = buf.split_to(scanned).freeze();
+                    scanned = 0;
                     // A caller that gave up has dropped its receiver; nothing to do.
-                    Some(slot) => drop(slot.send(Ok(response))),
-                    None => break 'read "the server sent a response nobody asked for".to_owned(),
+                    let _ = slot.send(Ok(responses));
                 }
             }
         }
@@ -531,7 +580,7 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
         pending.closed = Some(reason.clone());
         std::mem::take(&mut pending.waiting)
     };
-    for slot in waiting {
+    for (slot, _) in waiting {
         let _ = slot.send(Err(Error::Closed(reason.clone())));
     }
 }

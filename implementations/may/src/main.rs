@@ -64,8 +64,8 @@ fn main() -> ExitCode {
         Ok(databases) => databases,
         Err(error) => return exit_with(&error),
     };
-    let server = match Server::start(config.listen, move |connection| App {
-        database: databases[connection % databases.len()].clone(),
+    let server = match Server::start(config.listen, move |socket| App {
+        database: databases[socket % databases.len()].clone(),
     }) {
         Ok(server) => server,
         Err(error) => return exit_with(&format!("listening on {}: {error}", config.listen)),

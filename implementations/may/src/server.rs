@@ -12,6 +12,7 @@ use std::{
     io::{self, Read, Write},
     net::{Shutdown, SocketAddr},
     ops::Range,
+    os::fd::AsRawFd,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -61,7 +62,8 @@ pub struct Server {
 
 impl Server {
     /// Binds `address` (with `SO_REUSEPORT`, as may does) and serves each accepted connection
-    /// with a handler from `new_handler`, given the connection's sequence number.
+    /// with a handler from `new_handler`, given the connection's socket descriptor (which decides
+    /// the worker the connection runs on).
     pub fn start<H: Handler>(
         address: SocketAddr,
         new_handler: impl Fn(usize) -> H + Send + 'static,
@@ -74,16 +76,22 @@ impl Server {
             let stopping = Arc::clone(&stopping);
             let in_flight = Arc::clone(&in_flight);
             may::go!(move || {
-                for (sequence, stream) in listener.incoming().enumerate() {
+                for stream in listener.incoming() {
                     if stopping.load(Ordering::Acquire) {
                         break;
                     }
                     // Accept errors (EMFILE, ECONNABORTED) concern one connection, not the server.
                     let Ok(stream) = stream else { continue };
                     let _ = stream.set_nodelay(true);
-                    let handler = new_handler(sequence);
+                    let handler = new_handler(stream.as_raw_fd() as usize);
                     let in_flight = Arc::clone(&in_flight);
-                    may::go!(move || serve_connection(stream, handler, &in_flight));
+                    // may wakes a coroutine on the worker that polls its socket (fd modulo the
+                    // worker count); starting it there too keeps the connection on one thread.
+                    let on_its_worker =
+                        may::coroutine::Builder::new().id(stream.as_raw_fd() as usize);
+                    let _ = may::go!(on_its_worker, move || {
+                        serve_connection(stream, handler, &in_flight);
+                    });
                 }
                 // Dropping the listener here closes the port.
             })
@@ -100,7 +108,10 @@ impl Server {
     pub fn stop(self) {
         self.stopping.store(true, Ordering::Release);
         // Wake the accept loop so it sees the flag.
-        let wake_address = SocketAddr::from(([127, 0, 0, 1], self.address.port()));
+        let mut wake_address = self.address;
+        if wake_address.ip().is_unspecified() {
+            wake_address.set_ip([127, 0, 0, 1].into());
+        }
         let _ = std::net::TcpStream::connect_timeout(&wake_address, Duration::from_secs(1));
         let _ = self.accept.join();
         let deadline = Instant::now() + DRAIN_TIMEOUT;
