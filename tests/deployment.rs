@@ -196,9 +196,26 @@ fn implementation_dockerfiles_build_their_package_and_serve_its_port() {
                 "{dockerfile} must expose {port}"
             );
             assert!(
-                text.contains("FROM rust:1.95-slim-bookworm AS builder"),
+                text.contains("FROM rust:1.95-slim-bookworm AS chef"),
                 "{dockerfile}: pinned builder"
             );
+            let cook = format!(
+                "cargo chef cook --release --locked --recipe-path recipe.json -p {package}"
+            );
+            assert!(
+                matches!(
+                    (text.find(&cook), text.find(&format!("cargo build --release --locked -p {package}"))),
+                    (Some(cooked), Some(built)) if cooked < built
+                ),
+                "{dockerfile}: dependencies are cooked in a layer of their own before the build"
+            );
+            for label in ["version", "revision", "source"] {
+                assert!(
+                    text.contains(&format!("org.opencontainers.image.{label}=")),
+                    "{dockerfile}: OCI label {label}"
+                );
+            }
+            assert!(text.contains("HEALTHCHECK"), "{dockerfile}: a health check");
             assert!(
                 text.lines()
                     .any(|line| line.starts_with("USER ") && line.trim() != "USER root"),

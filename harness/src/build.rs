@@ -20,6 +20,21 @@ pub fn test_profile() -> String {
 /// Builds the packages' binaries with one cargo call and returns each package's executable.
 /// Cargo's own progress goes to this process's stderr.
 pub fn build(packages: &[&str], profile: &str) -> anyhow::Result<HashMap<String, PathBuf>> {
+    let targets: Vec<(&str, &str)> = packages
+        .iter()
+        .map(|package| (*package, *package))
+        .collect();
+    build_binaries(&targets, profile)
+}
+
+/// Like [`build`] for `(package, binary)` pairs whose binary is named otherwise (the runner's is
+/// `tfb`); the map is keyed by binary name.
+pub fn build_binaries(
+    targets: &[(&str, &str)],
+    profile: &str,
+) -> anyhow::Result<HashMap<String, PathBuf>> {
+    let packages: Vec<&str> = targets.iter().map(|(package, _)| *package).collect();
+    let binaries: Vec<&str> = targets.iter().map(|(_, binary)| *binary).collect();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     command
@@ -31,7 +46,7 @@ pub fn build(packages: &[&str], profile: &str) -> anyhow::Result<HashMap<String,
             "--message-format=json-render-diagnostics",
         ])
         .args(["--profile", profile]);
-    for package in packages {
+    for package in &packages {
         command.args(["-p", package]);
     }
     let output = command
@@ -64,16 +79,14 @@ pub fn build(packages: &[&str], profile: &str) -> anyhow::Result<HashMap<String,
             continue;
         }
         if let (Some(target), Some(executable)) = (message.target, message.executable)
-            && packages.contains(&target.name.as_str())
+            && binaries.contains(&target.name.as_str())
         {
             executables.insert(target.name, executable);
         }
     }
-    for package in packages {
-        if !executables.contains_key(*package) {
-            bail!(
-                "cargo built no binary named {package} (the binary must be named like its package)"
-            );
+    for (package, binary) in targets {
+        if !executables.contains_key(*binary) {
+            bail!("cargo built no binary named {binary} for package {package}");
         }
     }
     Ok(executables)

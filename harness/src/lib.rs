@@ -9,8 +9,12 @@ pub mod server;
 
 use std::path::{Path, PathBuf};
 
-/// The workspace root: the folder holding `implementations/`.
+/// The workspace root: the folder holding `implementations/`, or `TFB_ROOT` when set.
 pub fn workspace_root() -> PathBuf {
+    // The client image has no sources: it keeps the implementations' configs under TFB_ROOT.
+    if let Some(root) = std::env::var_os("TFB_ROOT") {
+        return PathBuf::from(root);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("harness/ lives in the workspace root")

@@ -26,6 +26,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use anyhow::{Context, bail};
@@ -93,6 +94,10 @@ struct Selection {
     /// Select exactly one test, whose benchmark_config.json gives the paths.
     #[arg(long)]
     server_url: Option<String>,
+    /// Client mode: wait up to this many seconds for the server to accept connections, for
+    /// containers started together (Compose, a Kubernetes Job); 0 fails at once.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    wait_for_server: u64,
     /// The cargo profile the servers are built with; benchmarks should keep `release`.
     #[arg(long, default_value = "release")]
     build_profile: String,
@@ -278,7 +283,10 @@ fn start_server(
     test: &SelectedTest,
 ) -> anyhow::Result<Server> {
     match &selection.server_url {
-        Some(url) => Ok(Server::Remote(url.clone())),
+        Some(url) => {
+            run::wait_for_server(url, Duration::from_secs(selection.wait_for_server))?;
+            Ok(Server::Remote(url.clone()))
+        }
         None => Server::start(
             test,
             &prepared.binaries[&test.implementation.package],

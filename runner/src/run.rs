@@ -100,6 +100,45 @@ pub fn build_all(
     Ok(build::build(&packages, profile)?.into_iter().collect())
 }
 
+/// Client mode: waits until the server at `url` (`http://host:port`) accepts a connection, trying
+/// every half second for up to `patience`; with no patience, one try.
+pub fn wait_for_server(url: &str, patience: Duration) -> anyhow::Result<()> {
+    let authority = url
+        .strip_prefix("http://")
+        .with_context(|| format!("--server-url {url:?} must start with http://"))?
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let authority = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        // Resolved on every try: in a fresh container network the name may not exist yet.
+        let attempt = std::net::ToSocketAddrs::to_socket_addrs(authority.as_str())
+            .map_err(anyhow::Error::from)
+            .and_then(|mut addresses| {
+                let address = addresses
+                    .next()
+                    .with_context(|| format!("{authority} resolves to no address"))?;
+                std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
+                Ok(())
+            });
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(error) if std::time::Instant::now() >= deadline => {
+                bail!(
+                    "the server at {url} did not accept a connection within {} s: {error:#}",
+                    patience.as_secs()
+                )
+            }
+            Err(_) => thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
 /// Where the server under test runs.
 pub enum Server {
     /// A process we started, whose CPU and memory we can read.
