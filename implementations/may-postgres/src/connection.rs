@@ -38,7 +38,7 @@ use crate::{
 /// How much the buffer grows when it runs low.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// The most one read asks for: responses are small, and the window is zeroed before each read.
+/// The most one read asks for: a 500-row response arrives in two reads.
 const READ_WINDOW: usize = 16 * 1024;
 
 /// Binary, for every parameter and every result column.
@@ -104,12 +104,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects, authenticates and starts the reader coroutine; gives up after `timeout`.
+    /// Connects, authenticates and starts the reader and writer coroutines; gives up after
+    /// `timeout`.
     pub fn connect(config: &Config, timeout: Duration) -> Result<Self, Error> {
         let deadline = Instant::now() + timeout;
+        let io_error = |error: io::Error| Error::Connect(error.to_string());
         let mut stream = open_socket(config, timeout)?;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let io_error = |error: io::Error| Error::Connect(error.to_string());
         stream.set_read_timeout(Some(remaining)).map_err(io_error)?;
         stream
             .set_write_timeout(Some(remaining))
@@ -397,6 +398,7 @@ fn startup(stream: &mut TcpStream, config: &Config) -> Result<(), Error> {
     )
     .map_err(|error| Error::Config(error.to_string()))?;
     let mut input = BytesMut::with_capacity(4096);
+    let mut scratch = [0; 4096];
     let mut scram = None;
     loop {
         if !out.is_empty() {
@@ -406,7 +408,9 @@ fn startup(stream: &mut TcpStream, config: &Config) -> Result<(), Error> {
         let message = loop {
             match backend::Message::parse(&mut input) {
                 Ok(Some(message)) => break message,
-                Ok(None) => read_more(stream, &mut input).map_err(startup_io_error)?,
+                Ok(None) => {
+                    read_more(stream, &mut input, &mut scratch).map_err(startup_io_error)?;
+                }
                 Err(error) => return Err(Error::Protocol(error.to_string())),
             }
         };
@@ -503,31 +507,21 @@ fn startup_io_error(error: io::Error) -> Error {
     }
 }
 
-/// Reads at least one byte more into `buf`, or fails at end of stream.
-fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<()> {
-    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-        buf.reserve(READ_CHUNK);
-    }
-    let filled = buf.len();
-    // Zeroing the window keeps this free of unsafe code; a 16 KiB memset is small next to the
-    // syscall.
-    let window = (buf.capacity() - filled).min(READ_WINDOW);
-    buf.resize(filled + window, 0);
-    match stream.read(&mut buf[filled..]) {
-        Ok(0) => {
-            buf.truncate(filled);
-            Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection",
-            ))
-        }
-        Ok(read) => {
-            buf.truncate(filled + read);
+/// Reads at least one byte more into `buf` through `scratch`, or fails at end of stream. The copy
+/// from a scratch buffer zeroed once costs only the bytes read; zeroing `buf`'s spare capacity
+/// for every read would cost its whole size.
+fn read_more(stream: &mut TcpStream, buf: &mut BytesMut, scratch: &mut [u8]) -> io::Result<()> {
+    match stream.read(scratch)? {
+        0 => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection",
+        )),
+        read => {
+            if buf.capacity() - buf.len() < read {
+                buf.reserve(READ_CHUNK.max(read));
+            }
+            buf.extend_from_slice(&scratch[..read]);
             Ok(())
-        }
-        Err(error) => {
-            buf.truncate(filled);
-            Err(error)
         }
     }
 }
@@ -535,6 +529,7 @@ fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<()> {
 /// The reader coroutine: splits the input at each ReadyForQuery and answers the oldest slot.
 fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut scratch = vec![0; READ_WINDOW];
     // Bytes at the front of `buf` that are whole messages of the response being received.
     let mut scanned = 0;
     let reason = 'read: loop {
@@ -563,7 +558,7 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
                 }
             }
         }
-        if let Err(error) = read_more(&mut stream, &mut buf) {
+        if let Err(error) = read_more(&mut stream, &mut buf, &mut scratch) {
             // A server that shuts down says why in an ErrorResponse before closing.
             let fatal = Messages::new(&buf[..scanned])
                 .find(|(tag, _)| *tag == b'E')

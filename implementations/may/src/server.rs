@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use may::{
     coroutine::JoinHandle,
     net::{TcpListener, TcpStream},
@@ -33,7 +33,7 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Headers parsed per request; more is answered with 431.
 const MAX_HEADERS: usize = 32;
 
-/// How much a connection reads per call at most; 16 pipelined TFB requests take ~2.7 KiB.
+/// Room beyond `MAX_HEAD` the input buffer may grow to; 16 pipelined TFB requests take ~2.7 KiB.
 const READ_WINDOW: usize = 16 * 1024;
 
 /// How long a stop waits for requests in flight before giving up on them.
@@ -125,18 +125,18 @@ impl Server {
 /// One connection: read, answer every complete request, write, until the peer leaves or a
 /// request says to close.
 fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight: &AtomicUsize) {
-    let mut input = BytesMut::with_capacity(4096);
+    let mut input = ReadBuffer::default();
     let mut output = BytesMut::with_capacity(4096);
     let mut body = BytesMut::with_capacity(4096);
     loop {
-        if read_some(&mut stream, &mut input).is_err() {
+        if input.read_from(&mut stream).is_err() {
             return;
         }
         let mut answering = false;
         let mut close = false;
         while !close {
-            match decode(&input) {
-                Decoded::Partial if input.len() > MAX_HEAD => {
+            match decode(input.filled()) {
+                Decoded::Partial if input.filled().len() > MAX_HEAD => {
                     write_error(&mut output, 431);
                     close = true;
                 }
@@ -152,7 +152,7 @@ fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight:
                         answering = true;
                     }
                     close = request.close;
-                    match std::str::from_utf8(&input[request.target.clone()]) {
+                    match std::str::from_utf8(&input.filled()[request.target.clone()]) {
                         Ok(target) => {
                             answer(&request, target, &mut handler, &mut body, &mut output)
                         }
@@ -161,7 +161,7 @@ fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight:
                             close = true;
                         }
                     }
-                    input.advance(request.head_len);
+                    input.consume(request.head_len);
                 }
             }
         }
@@ -177,19 +177,56 @@ fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight:
     }
 }
 
-/// Reads what has arrived (parking the coroutine until something has), or fails at end of stream.
-fn read_some(stream: &mut TcpStream, input: &mut BytesMut) -> io::Result<()> {
-    let filled = input.len();
-    input.reserve(READ_WINDOW / 4);
-    let window = (input.capacity() - filled).min(READ_WINDOW);
-    // Zeroing the window keeps this free of unsafe code; small next to the syscall.
-    input.resize(filled + window, 0);
-    let read = stream.read(&mut input[filled..]);
-    input.truncate(filled + *read.as_ref().unwrap_or(&0));
-    match read {
-        Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
-        Ok(_) => Ok(()),
-        Err(error) => Err(error),
+/// A connection's input: bytes at `start..end` of `data` are read and not yet decoded. The
+/// buffer is zeroed only when it grows, never per read, and starts small so that idle connections
+/// (TFB opens up to 16,384) cost little.
+#[derive(Default)]
+struct ReadBuffer {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuffer {
+    const INITIAL: usize = 4096;
+
+    fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    fn consume(&mut self, count: usize) {
+        self.start += count;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads what has arrived (parking the coroutine until something has), or fails at end of
+    /// stream. A head larger than the buffer grows it up to `MAX_HEAD` and a little more, so the
+    /// caller can tell an oversized head from a partial one.
+    fn read_from(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+        if self.end == self.data.len() {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let grown = (self.data.len() * 2).clamp(Self::INITIAL, MAX_HEAD + READ_WINDOW);
+                if grown == self.data.len() {
+                    return Err(io::ErrorKind::OutOfMemory.into());
+                }
+                self.data.resize(grown, 0);
+            }
+        }
+        match stream.read(&mut self.data[self.end..]) {
+            Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(read) => {
+                self.end += read;
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
