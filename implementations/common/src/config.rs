@@ -1,7 +1,7 @@
 //! Server settings every implementation reads from its environment, as the implementation
 //! contract (implementations/README.md) specifies.
 
-use std::{net::SocketAddr, num::NonZeroUsize};
+use std::{net::SocketAddr, num::NonZeroUsize, time::Duration};
 
 /// Where TFB's database container lives; used when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str =
@@ -9,6 +9,13 @@ pub const DEFAULT_DATABASE_URL: &str =
 
 /// The port TFB's `benchmark_config.json` files name; used when `PORT` is not set.
 pub const DEFAULT_PORT: u16 = 8080;
+
+/// How long establishing a database connection may take before requests get a 503 instead.
+pub const DATABASE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// After a failed reconnection, requests fail at once for this long instead of each trying again,
+/// so a database that is away costs one connection attempt per worker per interval.
+pub const DATABASE_RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

@@ -15,7 +15,7 @@
 use std::{
     fmt,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use bytes::Bytes;
@@ -26,19 +26,13 @@ use futures_util::future::{try_join, try_join_all, try_join3};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::{
+    config::{DATABASE_CONNECT_TIMEOUT, DATABASE_RECONNECT_BACKOFF},
     fortunes,
     model::{Fortune, World},
     random::random_id,
     reply::FailureStatus,
     sql::{SELECT_FORTUNES, SELECT_WORLD, UPDATE_WORLDS, assign_new_numbers},
 };
-
-/// How long establishing a connection may take before requests get an error instead.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// After a failed reconnection, requests fail at once for this long instead of each trying again,
-/// so a database that is away costs one connection attempt per worker per interval.
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
 
 /// A request that could not be answered from the database.
 #[derive(Debug)]
@@ -90,7 +84,7 @@ fn manager(database_url: &str) -> Result<Manager, String> {
     let mut config: tokio_postgres::Config = database_url
         .parse()
         .map_err(|error| format!("DATABASE_URL {database_url:?} is not a valid URL: {error}"))?;
-    config.connect_timeout(CONNECT_TIMEOUT);
+    config.connect_timeout(DATABASE_CONNECT_TIMEOUT);
     Ok(Manager::from_config(
         config,
         NoTls,
@@ -147,8 +141,8 @@ impl SharedConnection {
         let pool = Pool::builder(manager(database_url)?)
             .max_size(2)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(DATABASE_CONNECT_TIMEOUT))
+            .create_timeout(Some(DATABASE_CONNECT_TIMEOUT))
             .build()
             .map_err(|error| error.to_string())?;
         Ok(Self {
@@ -181,7 +175,7 @@ impl SharedConnection {
         if let Some(session) = self.live_session() {
             return Ok(session);
         }
-        if last_failure.is_some_and(|failed_at| failed_at.elapsed() < RECONNECT_BACKOFF) {
+        if last_failure.is_some_and(|failed_at| failed_at.elapsed() < DATABASE_RECONNECT_BACKOFF) {
             return Err(DbError::Unavailable("reconnecting".to_owned()));
         }
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
@@ -249,8 +243,8 @@ impl PooledDatabase {
     pub fn new(database_url: &str) -> Result<Self, String> {
         let pool = Pool::builder(manager(database_url)?)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(DATABASE_CONNECT_TIMEOUT))
+            .create_timeout(Some(DATABASE_CONNECT_TIMEOUT))
             .build()
             .map_err(|error| error.to_string())?;
         Ok(Self { pool })

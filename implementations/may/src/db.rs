@@ -1,10 +1,11 @@
 //! The database tests on tfb-may-postgres: one connection per worker, shared by the coroutines of
 //! every HTTP connection assigned to it, with the three statements prepared once per connection.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc};
 
 use bytes::BytesMut;
 use tfb_common::{
+    config::{DATABASE_CONNECT_TIMEOUT, DATABASE_RECONNECT_BACKOFF},
     fortunes::add_and_sort,
     model::{Fortune, World},
     random::random_id,
@@ -14,12 +15,6 @@ use tfb_common::{
 use tfb_may_postgres::{Config, Connection, Param, Reconnecting, Rows, Statement};
 
 use crate::fortunes;
-
-/// How long establishing a connection may take before requests get a 503 instead.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// After a failed reconnection, requests fail at once for this long instead of each trying again.
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
 
 /// A database failure, answered with 503 while the database is away and 500 otherwise.
 #[derive(Debug)]
@@ -72,8 +67,8 @@ impl Database {
         Ok(Self {
             sessions: Arc::new(Reconnecting::new(
                 config,
-                CONNECT_TIMEOUT,
-                RECONNECT_BACKOFF,
+                DATABASE_CONNECT_TIMEOUT,
+                DATABASE_RECONNECT_BACKOFF,
                 Statements::prepare,
             )),
         })
