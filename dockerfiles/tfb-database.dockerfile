@@ -24,6 +24,9 @@ COPY db-schema/postgresql.conf /docker-entrypoint-initdb.d/tfb-postgresql.conf
 COPY db-schema/apply-settings.sh /docker-entrypoint-initdb.d/10-apply-settings.sh
 COPY db-schema/create-postgres.sql /docker-entrypoint-initdb.d/20-create-postgres.sql
 
+# The official image's entrypoint supports starting as its postgres user (uid and gid 999): it
+# then initialises and serves without any root step.
+USER 999:999
 EXPOSE 5432
 HEALTHCHECK --interval=5s --timeout=3s --retries=12 \
     CMD ["pg_isready", "-U", "benchmarkdbuser", "-d", "hello_world"]

@@ -104,6 +104,24 @@ fn benchmark_configs_keep_the_contract() {
     }
 }
 
+/// The last stage of every image (what runs) names a user other than root.
+#[test]
+fn every_image_runs_as_a_non_root_user() {
+    for dockerfile in dockerfiles() {
+        let text = fs::read_to_string(&dockerfile).unwrap();
+        let last_stage = text.rsplit("\nFROM ").next().unwrap_or_default();
+        let user = last_stage
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("USER "))
+            .last();
+        assert!(
+            user.is_some_and(|user| !matches!(user.trim(), "root" | "0")),
+            "{}: the final stage must switch to a non-root USER",
+            dockerfile.display()
+        );
+    }
+}
+
 #[test]
 fn dockerfiles_copy_existing_paths() {
     let root = workspace_root();
