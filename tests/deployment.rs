@@ -113,7 +113,7 @@ fn every_image_runs_as_a_non_root_user() {
         let user = last_stage
             .lines()
             .filter_map(|line| line.trim().strip_prefix("USER "))
-            .last();
+            .next_back();
         assert!(
             user.is_some_and(|user| !matches!(user.trim(), "root" | "0")),
             "{}: the final stage must switch to a non-root USER",
