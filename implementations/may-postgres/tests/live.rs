@@ -1,9 +1,9 @@
 //! The client against a real PostgreSQL server: the throwaway cluster from `db-schema` (or
-//! `DATABASE_URL`), loaded with TFB's schema. Tests that change authentication rules or stop the
-//! server start private clusters.
+//! `DATABASE_URL`), loaded with TFB's schema, one per test. Tests that change authentication rules
+//! or stop the server always start private clusters.
 
 use std::{
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -12,9 +12,10 @@ use tfb_may_postgres::{Config, Connection, Error, Param, Reconnecting};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn shared_database() -> &'static Database {
-    static DATABASE: OnceLock<Database> = OnceLock::new();
-    DATABASE.get_or_init(|| Database::from_env().expect("a database for the client tests"))
+/// A database of the test's own (`DATABASE_URL`, or a throwaway cluster), removed when the test
+/// ends; a shared one in a static would outlive the test process's exit.
+fn database() -> Database {
+    Database::from_env().expect("a database for the client tests")
 }
 
 fn config(url: &str) -> Config {
@@ -35,7 +36,8 @@ fn connect(url: &str) -> Connection {
 
 #[test]
 fn prepared_statements_report_types_and_rows() {
-    let url = shared_database().url();
+    let database = database();
+    let url = database.url();
     in_coroutine(move || {
         let connection = connect(&url);
         let world = connection
@@ -63,7 +65,8 @@ fn prepared_statements_report_types_and_rows() {
 
 #[test]
 fn array_parameters_and_affected_rows() {
-    let url = shared_database().url();
+    let database = database();
+    let url = database.url();
     in_coroutine(move || {
         let connection = connect(&url);
         let update = connection
@@ -99,7 +102,8 @@ fn array_parameters_and_affected_rows() {
 /// response must reach the coroutine (and the position) that asked for it.
 #[test]
 fn concurrent_pipelines_get_their_own_rows() {
-    let url = shared_database().url();
+    let database = database();
+    let url = database.url();
     let connection = Arc::new(in_coroutine(move || connect(&url)));
     let statement = {
         let connection = Arc::clone(&connection);
@@ -144,7 +148,8 @@ fn concurrent_pipelines_get_their_own_rows() {
 /// statements after it, as it would if the batch shared one Sync.
 #[test]
 fn one_sync_per_statement_isolates_failures() {
-    let url = shared_database().url();
+    let database = database();
+    let url = database.url();
     in_coroutine(move || {
         let connection = connect(&url);
         let create = connection
@@ -180,7 +185,8 @@ fn one_sync_per_statement_isolates_failures() {
 
 #[test]
 fn errors_say_what_went_wrong() {
-    let url = shared_database().url();
+    let database = database();
+    let url = database.url();
     in_coroutine(move || {
         let connection = connect(&url);
         let error = connection.prepare("SELEC 1").unwrap_err();
@@ -307,7 +313,8 @@ fn terminate(url: &str, pid: i32) {
 /// fails later statements too instead of hanging.
 #[test]
 fn a_dropped_connection_fails_fast_and_clearly() {
-    let url = shared_database().url();
+    let database = database();
+    let url = database.url();
     in_coroutine(move || {
         let connection = Arc::new(connect(&url));
         let pid = backend_pid(&connection);
