@@ -1,8 +1,10 @@
-# syntax=docker/dockerfile:1
 # The axum reference implementation. Build from the repository root:
 #   docker build -f dockerfiles/axum.dockerfile -t tfb-axum .
 # scripts/images.sh builds every image with one version and can push them to a registry.
 # Build it on the machine that will serve the benchmark: the binary targets that CPU.
+# --build-arg PROFILE=ci builds with the workspace's lighter test profile instead of release.
+
+ARG PROFILE=release
 
 FROM rust:1.95-slim-bookworm AS chef
 RUN cargo install cargo-chef --version 0.1.78 --locked
@@ -13,14 +15,16 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
+ARG PROFILE
 ENV RUSTFLAGS="-C target-cpu=native"
 COPY --from=planner /src/recipe.json recipe.json
 # The dependencies alone: this layer is reused until Cargo.toml or Cargo.lock change.
-RUN cargo chef cook --release --locked --recipe-path recipe.json -p tfb-axum
+RUN cargo chef cook --profile "$PROFILE" --locked --recipe-path recipe.json -p tfb-axum
 COPY . .
-RUN cargo build --release --locked -p tfb-axum
+RUN cargo build --profile "$PROFILE" --locked -p tfb-axum
 
 FROM debian:12.12-slim
+ARG PROFILE
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG SOURCE=unknown
@@ -30,7 +34,7 @@ LABEL org.opencontainers.image.title="tfb-axum" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}"
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tfb
-COPY --from=builder /src/target/release/tfb-axum /usr/local/bin/tfb-axum
+COPY --from=builder /src/target/${PROFILE}/tfb-axum /usr/local/bin/tfb-axum
 USER 10001
 # The password is TFB's published one, part of the default URL of every implementation; set
 # DATABASE_URL at run time to use other credentials.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests and benchmarks need and a fresh Debian or Ubuntu machine lacks:
-# the PostgreSQL server (with pg_stat_statements), wrk, and the deployment checkers: hadolint
-# (Dockerfiles), check-jsonschema (the Compose specification's schema), docker-compose (Compose's
-# own loader, no Docker engine needed) and kubernetes-validate (Kubernetes' schemas). Safe to run
+# Installs what the tests and benchmarks need and a fresh Debian or Ubuntu machine lacks: the
+# PostgreSQL server (with pg_stat_statements), wrk, shellcheck (the scripts), the deployment
+# checkers hadolint (Dockerfiles), check-jsonschema (the Compose specification's schema),
+# docker-compose (Compose's own loader, no Docker engine needed) and kubernetes-validate
+# (Kubernetes' schemas), then what the container tests need (scripts/containers.sh install:
+# Debian's docker.io, docker-registry and debootstrap, Compose as a docker plugin). Safe to run
 # again: it installs only what is missing.
 set -euo pipefail
 
@@ -16,6 +18,9 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v in
 fi
 if ! command -v wrk >/dev/null; then
   packages+=(wrk)
+fi
+if ! command -v shellcheck >/dev/null; then
+  packages+=(shellcheck)
 fi
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "install-deps: installing ${packages[*]} with apt-get"
@@ -48,3 +53,5 @@ for tool in "${python_tools[@]}"; do
     exit 1
   fi
 done
+
+"$(dirname "$0")/containers.sh" install

@@ -200,9 +200,17 @@ fn implementation_dockerfiles_build_their_package_and_serve_its_port() {
             let text =
                 fs::read_to_string(workspace_root().join("dockerfiles").join(dockerfile)).unwrap();
             let package = &implementation.package;
+            let build = format!("cargo build --profile \"$PROFILE\" --locked -p {package}");
             assert!(
-                text.contains(&format!("cargo build --release --locked -p {package}")),
-                "{dockerfile} ({key}) must build {package} with the release profile"
+                text.contains(&build) && text.lines().any(|line| line == "ARG PROFILE=release"),
+                "{dockerfile} ({key}) must build {package} with the release profile unless \
+                 PROFILE says otherwise"
+            );
+            assert!(
+                text.contains(&format!(
+                    "COPY --from=builder /src/target/${{PROFILE}}/{package} "
+                )),
+                "{dockerfile}: the binary of the profile built"
             );
             assert!(
                 text.contains(&format!("/usr/local/bin/{package}")),
@@ -218,11 +226,11 @@ fn implementation_dockerfiles_build_their_package_and_serve_its_port() {
                 "{dockerfile}: pinned builder"
             );
             let cook = format!(
-                "cargo chef cook --release --locked --recipe-path recipe.json -p {package}"
+                "cargo chef cook --profile \"$PROFILE\" --locked --recipe-path recipe.json -p {package}"
             );
             assert!(
                 matches!(
-                    (text.find(&cook), text.find(&format!("cargo build --release --locked -p {package}"))),
+                    (text.find(&cook), text.find(&build)),
                     (Some(cooked), Some(built)) if cooked < built
                 ),
                 "{dockerfile}: dependencies are cooked in a layer of their own before the build"
@@ -268,4 +276,41 @@ fn hadolint_passes() {
         Path::new(&workspace_root().join(".dockerignore")).is_file(),
         ".dockerignore keeps target/ out of the context"
     );
+}
+
+/// Every shell script the project ships parses and passes shellcheck: a script that breaks
+/// half-way leaves engines and containers running.
+#[test]
+fn shell_scripts_pass_shellcheck() {
+    let root = workspace_root();
+    let mut scripts: Vec<std::path::PathBuf> = ["scripts", "db-schema"]
+        .iter()
+        .flat_map(|folder| fs::read_dir(root.join(folder)).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "sh"))
+        .collect();
+    scripts.push(root.join(".ci/run"));
+    assert!(scripts.len() >= 6, "scripts found: {scripts:?}");
+    let Ok(output) = Command::new("shellcheck")
+        .arg("--external-sources")
+        .args(&scripts)
+        .current_dir(&root)
+        .output()
+    else {
+        panic!("shellcheck is not installed: run scripts/install-deps.sh (Debian's shellcheck)");
+    };
+    assert!(
+        output.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    for script in &scripts {
+        let parsed = Command::new("bash").arg("-n").arg(script).output().unwrap();
+        assert!(
+            parsed.status.success(),
+            "{}: {}",
+            script.display(),
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+    }
 }
