@@ -17,6 +17,13 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// `requests` gives up after this many redirects.
 const MAX_REDIRECTS: usize = 30;
 
+/// Limits TFB's verifier did not have (it read whatever came): a hostile or broken server gets a
+/// finding instead of exhausting the verifier's memory. TFB's largest legitimate response (500
+/// worlds) is about 20 KB.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The largest body accepted, on the wire and again after decoding.
+pub const MAX_BODY: usize = 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
@@ -48,6 +55,8 @@ pub enum FetchError {
     Connection(String),
     /// `requests.Timeout`.
     Timeout,
+    /// Past one of this verifier's limits ([`MAX_HEAD`], [`MAX_BODY`]); stricter than TFB.
+    TooLarge(String),
 }
 
 impl FetchError {
@@ -56,6 +65,9 @@ impl FetchError {
         match self {
             FetchError::Connection(_) => "Server did not respond to request",
             FetchError::Timeout => "Connection to server timed out",
+            FetchError::TooLarge(_) => {
+                "Response exceeds the verifier's size limits (stricter than TFB)"
+            }
         }
     }
 }
@@ -63,7 +75,9 @@ impl FetchError {
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FetchError::Connection(detail) => write!(f, "{} ({detail})", self.tfb_message()),
+            FetchError::Connection(detail) | FetchError::TooLarge(detail) => {
+                write!(f, "{} ({detail})", self.tfb_message())
+            }
             FetchError::Timeout => f.write_str(self.tfb_message()),
         }
     }
@@ -159,7 +173,16 @@ impl ResponseReader {
         loop {
             match self.stream.read(&mut chunk).await {
                 Ok(0) => break,
-                Ok(read) => self.buffer.extend_from_slice(&chunk[..read]),
+                Ok(read) => {
+                    self.buffer.extend_from_slice(&chunk[..read]);
+                    if self.buffer.len() > MAX_HEAD + MAX_BODY {
+                        return Err(too_large(
+                            "the server sent",
+                            self.buffer.len(),
+                            MAX_HEAD + MAX_BODY,
+                        ));
+                    }
+                }
                 Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
                 Err(error) => return Err(FetchError::Connection(error.to_string())),
             }
@@ -168,9 +191,19 @@ impl ResponseReader {
     }
 
     pub async fn read_response(&mut self) -> Result<Response, FetchError> {
+        let mut searched = 0;
         let head_end = loop {
-            if let Some(position) = find(&self.buffer, b"\r\n\r\n") {
-                break position;
+            // Only the new bytes (and the three before them) are searched: linear in the head.
+            if let Some(position) = find(&self.buffer[searched..], b"\r\n\r\n") {
+                break searched + position;
+            }
+            searched = self.buffer.len().saturating_sub(3);
+            if self.buffer.len() > MAX_HEAD {
+                return Err(too_large(
+                    "the response head is at least",
+                    self.buffer.len(),
+                    MAX_HEAD,
+                ));
             }
             if self.fill().await? == 0 {
                 return Err(FetchError::Connection(if self.buffer.is_empty() {
@@ -209,14 +242,25 @@ impl ResponseReader {
         let wire_body = if chunked {
             self.read_chunked().await?
         } else if let Some(length) = header("content-length") {
-            let length = length.parse().map_err(|_| {
+            let length: usize = length.parse().map_err(|_| {
                 FetchError::Connection(format!("invalid Content-Length {length:?}"))
             })?;
+            if length > MAX_BODY {
+                return Err(too_large("Content-Length announces", length, MAX_BODY));
+            }
             self.take(length).await?
         } else if status == 204 || status == 304 || (100..200).contains(&status) {
             Vec::new()
         } else {
-            while self.fill().await? > 0 {}
+            while self.fill().await? > 0 {
+                if self.buffer.len() > MAX_BODY {
+                    return Err(too_large(
+                        "the body is at least",
+                        self.buffer.len(),
+                        MAX_BODY,
+                    ));
+                }
+            }
             std::mem::take(&mut self.buffer)
         };
         let wire_length = wire_body.len();
@@ -259,6 +303,13 @@ impl ResponseReader {
                 if let Some(position) = find(&self.buffer, b"\r\n") {
                     break position;
                 }
+                if self.buffer.len() > MAX_HEAD {
+                    return Err(too_large(
+                        "a chunk-size line is at least",
+                        self.buffer.len(),
+                        MAX_HEAD,
+                    ));
+                }
                 if self.fill().await? == 0 {
                     return Err(FetchError::Connection("a chunk size is missing".to_owned()));
                 }
@@ -284,26 +335,45 @@ impl ResponseReader {
                     }
                 }
             }
+            let total = body.len().saturating_add(size);
+            if total > MAX_BODY {
+                return Err(too_large("the chunked body is at least", total, MAX_BODY));
+            }
             let chunk = self.take(size + 2).await?;
             body.extend_from_slice(&chunk[..size]);
         }
     }
 }
 
+fn too_large(what: &str, size: usize, limit: usize) -> FetchError {
+    FetchError::TooLarge(format!(
+        "{what} {size} bytes, more than the {} KiB accepted",
+        limit / 1024
+    ))
+}
+
 fn decode(encoding: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, FetchError> {
+    // One byte past the limit is enough to know a body is too large; a gzip bomb is never
+    // inflated further than that.
+    let limit = MAX_BODY as u64 + 1;
     let mut decoded = Vec::new();
     let result = match encoding.map(|encoding| encoding.trim().to_ascii_lowercase()) {
-        Some(encoding) if encoding == "gzip" => {
-            flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut decoded)
-        }
-        Some(encoding) if encoding == "deflate" => {
-            flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut decoded)
-        }
+        Some(encoding) if encoding == "gzip" => flate2::read::GzDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut decoded),
+        Some(encoding) if encoding == "deflate" => flate2::read::ZlibDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut decoded),
         _ => return Ok(body),
     };
-    result
-        .map(|_| decoded)
-        .map_err(|error| FetchError::Connection(format!("undecodable body: {error}")))
+    match result {
+        Ok(_) if decoded.len() > MAX_BODY => Err(FetchError::TooLarge(format!(
+            "the decoded body is larger than the {} KiB accepted",
+            MAX_BODY / 1024
+        ))),
+        Ok(_) => Ok(decoded),
+        Err(error) => Err(FetchError::Connection(format!("undecodable body: {error}"))),
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -2,7 +2,7 @@
 //! before and after a burst of concurrent requests (TFB used `siege -c 512 -r 1`), compared with
 //! what the test type must have executed, with TFB's margins and bulk-update detection.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::{sync::Barrier, task::JoinSet};
 use tokio_postgres::NoTls;
@@ -69,24 +69,60 @@ async fn read_counters(
     })
 }
 
+/// The failed requests of one burst, counted by cause: siege only counted them, but a user
+/// fixing a server needs to know whether it answered 503, reset connections or never answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailedTransactions(BTreeMap<String, usize>);
+
+impl FailedTransactions {
+    fn record(&mut self, cause: String) {
+        *self.0.entry(cause).or_default() += 1;
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.values().sum()
+    }
+
+    /// TFB's message, then the causes, most frequent first.
+    fn message(&self) -> String {
+        let mut causes: Vec<_> = self.0.iter().collect();
+        causes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let causes: Vec<_> = causes
+            .into_iter()
+            .map(|(cause, count)| format!("{count} \u{d7} {cause}"))
+            .collect();
+        format!(
+            "{} failed transactions. Causes (not in TFB's message): {}.",
+            self.count(),
+            causes.join("; ")
+        )
+    }
+}
+
 /// Sends `concurrency` requests at once, one per connection, and counts the failed ones the way
 /// siege does: no response, or a status of 400 or more. `None` when the burst timed out (TFB then
 /// counted no failures).
-async fn burst(url: &str, accept: &'static str, concurrency: usize) -> Option<usize> {
+async fn burst(url: &str, accept: &'static str, concurrency: usize) -> Option<FailedTransactions> {
     let start = Arc::new(Barrier::new(concurrency));
     let mut requests = JoinSet::new();
     for _ in 0..concurrency {
         let (start, url) = (Arc::clone(&start), url.to_owned());
         requests.spawn(async move {
             start.wait().await;
-            matches!(client::get(&url, accept).await, Ok(response) if response.status < 400)
+            match client::get(&url, accept).await {
+                Ok(response) if response.status < 400 => None,
+                Ok(response) => Some(format!("answered HTTP {}", response.status)),
+                Err(error) => Some(error.to_string()),
+            }
         });
     }
     let collect = async {
-        let mut failed = 0;
+        let mut failed = FailedTransactions::default();
         while let Some(result) = requests.join_next().await {
-            if !matches!(result, Ok(true)) {
-                failed += 1;
+            match result {
+                Ok(None) => {}
+                Ok(Some(cause)) => failed.record(cause),
+                Err(error) => failed.record(format!("the request task failed: {error}")),
             }
         }
         failed
@@ -115,7 +151,9 @@ pub async fn verify_counts(database_url: &str, spec: &CountSpec, ci: bool) -> Ve
             )];
         }
     };
-    let failed = burst(url, spec.accept, spec.concurrency).await.unwrap_or(0);
+    let failed = burst(url, spec.accept, spec.concurrency)
+        .await
+        .unwrap_or_default();
     let after = match read_counters(&client, spec.table).await {
         Ok(counters) => counters,
         Err(error) => {
@@ -128,7 +166,7 @@ pub async fn verify_counts(database_url: &str, spec: &CountSpec, ci: bool) -> Ve
     evaluate(
         spec,
         ci,
-        failed,
+        &failed,
         Counters {
             queries: after.queries - before.queries,
             rows: after.rows - before.rows,
@@ -146,7 +184,12 @@ async fn connect(database_url: &str) -> Result<tokio_postgres::Client, tokio_pos
     Ok(client)
 }
 
-fn evaluate(spec: &CountSpec, ci: bool, failed: usize, delta: Counters) -> Vec<Finding> {
+fn evaluate(
+    spec: &CountSpec,
+    ci: bool,
+    failed: &FailedTransactions,
+    delta: Counters,
+) -> Vec<Finding> {
     let url = &spec.url;
     let concurrency = spec.concurrency as f64;
     let mut expected_queries = spec.expected_queries as f64;
@@ -163,8 +206,8 @@ fn evaluate(spec: &CountSpec, ci: bool, failed: usize, delta: Counters) -> Vec<F
     }
     let queries_margin = if ci { 1.015 } else { 1.0 };
     let mut findings = Vec::new();
-    if !ci && failed > 0 {
-        findings.push(Finding::fail(format!("{failed} failed transactions."), url));
+    if !ci && failed.count() > 0 {
+        findings.push(Finding::fail(failed.message(), url));
     }
     findings.push(count_result(
         "executed queries",
@@ -237,6 +280,18 @@ mod tests {
         findings.iter().map(|finding| finding.level).collect()
     }
 
+    fn none() -> FailedTransactions {
+        FailedTransactions::default()
+    }
+
+    fn three() -> FailedTransactions {
+        let mut failed = FailedTransactions::default();
+        failed.record("Connection to server timed out".to_owned());
+        failed.record("answered HTTP 503".to_owned());
+        failed.record("answered HTTP 503".to_owned());
+        failed
+    }
+
     fn delta(queries: i64, rows: i64, rows_updated: i64) -> Counters {
         Counters {
             queries,
@@ -249,31 +304,32 @@ mod tests {
     fn windows_match_tfb_with_default_concurrency() {
         let db = spec(false, 512, 512);
         assert_eq!(
-            levels(&evaluate(&db, false, 0, delta(512, 512, 0))),
+            levels(&evaluate(&db, false, &none(), delta(512, 512, 0))),
             [Level::Pass, Level::Pass]
         );
         assert_eq!(
-            levels(&evaluate(&db, false, 0, delta(511, 512, 0))),
+            levels(&evaluate(&db, false, &none(), delta(511, 512, 0))),
             [Level::Fail, Level::Pass]
         );
         assert_eq!(
-            levels(&evaluate(&db, true, 0, delta(505, 512, 0))),
+            levels(&evaluate(&db, true, &none(), delta(505, 512, 0))),
             [Level::Pass, Level::Pass]
         );
         assert_eq!(
-            levels(&evaluate(&db, false, 0, delta(538, 512, 0))),
+            levels(&evaluate(&db, false, &none(), delta(538, 512, 0))),
             [Level::Warn, Level::Pass]
         );
         assert_eq!(
-            levels(&evaluate(&db, false, 3, delta(512, 512, 0)))[0],
+            levels(&evaluate(&db, false, &three(), delta(512, 512, 0)))[0],
             Level::Fail
         );
         assert_eq!(
-            evaluate(&db, false, 3, delta(512, 512, 0))[0].message,
-            "3 failed transactions."
+            evaluate(&db, false, &three(), delta(512, 512, 0))[0].message,
+            "3 failed transactions. Causes (not in TFB's message): \
+             2 \u{d7} answered HTTP 503; 1 \u{d7} Connection to server timed out."
         );
         assert_eq!(
-            levels(&evaluate(&db, true, 3, delta(512, 512, 0))),
+            levels(&evaluate(&db, true, &three(), delta(512, 512, 0))),
             [Level::Pass, Level::Pass]
         );
     }
@@ -281,17 +337,17 @@ mod tests {
     #[test]
     fn update_counts_detect_bulk_and_per_row() {
         let update = spec(true, 10752, 10240);
-        let bulk = evaluate(&update, false, 0, delta(10752, 10240, 9800));
+        let bulk = evaluate(&update, false, &none(), delta(10752, 10240, 9800));
         assert_eq!(levels(&bulk), [Level::Pass, Level::Pass, Level::Pass]);
-        let per_row = evaluate(&update, false, 0, delta(20480, 10240, 10240));
+        let per_row = evaluate(&update, false, &none(), delta(20480, 10240, 10240));
         assert_eq!(levels(&per_row), [Level::Pass, Level::Pass, Level::Pass]);
-        let two_batches = evaluate(&update, false, 0, delta(11264, 10240, 10240));
+        let two_batches = evaluate(&update, false, &none(), delta(11264, 10240, 10240));
         assert_eq!(two_batches[0].level, Level::Fail);
         assert_eq!(
             two_batches[0].message,
             "Only 11264 executed queries in the database out of roughly 20480 expected."
         );
-        let select_in_update = evaluate(&update, false, 0, delta(10752, 20480, 10240));
+        let select_in_update = evaluate(&update, false, &none(), delta(10752, 20480, 10240));
         assert_eq!(select_in_update[1].level, Level::Warn);
     }
 
@@ -300,7 +356,7 @@ mod tests {
         let per_row = evaluate(
             &spec(true, 10752, 10240),
             false,
-            0,
+            &none(),
             delta(20479, 10240, 10240),
         );
         assert_eq!(

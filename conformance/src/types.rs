@@ -85,8 +85,7 @@ pub async fn phase_one(target: &Target, test_type: TestType, path: &str) -> Phas
     match result {
         Ok(phase) => phase,
         Err(Abort::Fetch(error)) => PhaseOne::done(vec![
-            Finding::fail(format!("{} ({error})", error.tfb_message()), &url)
-                .in_check(&format!("{test_type}::responds")),
+            Finding::fail(error.to_string(), &url).in_check(&format!("{test_type}::responds")),
         ]),
         Err(Abort::Exception(exception)) => PhaseOne::done(file_under(
             &format!("{test_type}::no_exception"),

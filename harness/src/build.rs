@@ -17,7 +17,7 @@ pub fn test_profile() -> String {
     std::env::var("TFB_TEST_PROFILE").unwrap_or_else(|_| "ci".to_owned())
 }
 
-/// Builds the packages' binaries with one cargo call and returns each package's executable.
+/// Builds the packages' binaries, each package on its own, and returns each one's executable.
 /// Cargo's own progress goes to this process's stderr.
 pub fn build(packages: &[&str], profile: &str) -> anyhow::Result<HashMap<String, PathBuf>> {
     let targets: Vec<(&str, &str)> = packages
@@ -30,6 +30,20 @@ pub fn build(packages: &[&str], profile: &str) -> anyhow::Result<HashMap<String,
 /// Like [`build`] for `(package, binary)` pairs whose binary is named otherwise (the runner's is
 /// `tfb`); the map is keyed by binary name.
 pub fn build_binaries(
+    targets: &[(&str, &str)],
+    profile: &str,
+) -> anyhow::Result<HashMap<String, PathBuf>> {
+    // One cargo call per package: cargo unifies features over the packages it builds together,
+    // so building a package beside others would make another binary than building it alone,
+    // and a one-test benchmark would measure something else than a full run.
+    let mut executables = HashMap::new();
+    for target in targets {
+        executables.extend(build_together(std::slice::from_ref(target), profile)?);
+    }
+    Ok(executables)
+}
+
+fn build_together(
     targets: &[(&str, &str)],
     profile: &str,
 ) -> anyhow::Result<HashMap<String, PathBuf>> {

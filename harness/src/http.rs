@@ -51,10 +51,22 @@ impl Connection {
         })
     }
 
+    /// This end's address, by which the server's side of the connection can be found.
+    pub fn local_address(&mut self) -> io::Result<SocketAddr> {
+        self.reader.stream().local_addr()
+    }
+
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         let stream = self.reader.stream();
         self.runtime
             .block_on(within_timeout(stream.write_all(bytes)))
+    }
+
+    /// Shuts this end's write side, as a client does that has sent all it will send and
+    /// waits for the answers (a half-close).
+    pub fn finish_sending(&mut self) -> io::Result<()> {
+        let stream = self.reader.stream();
+        self.runtime.block_on(within_timeout(stream.shutdown()))
     }
 
     pub fn get(&mut self, path: &str) -> io::Result<Response> {
@@ -78,6 +90,38 @@ impl Connection {
             reader.read_until_closed().await.map_err(to_io)
         }))
     }
+}
+
+/// How many bytes the server has not yet read on the loopback connection from `client` to
+/// `server`, from the kernel's table (`/proc/net/tcp`, `/proc/net/tcp6`): zero once the server
+/// has taken the request off the socket. `None` when the connection is not in the table.
+pub fn unread_by_server(server: SocketAddr, client: SocketAddr) -> io::Result<Option<u64>> {
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table)?;
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(queues)) =
+                (fields.get(1), fields.get(2), fields.get(4))
+            else {
+                continue;
+            };
+            if hex_port(local) == Some(server.port())
+                && hex_port(remote) == Some(client.port())
+                && let Some((_, unread)) = queues.split_once(':')
+            {
+                return u64::from_str_radix(unread, 16)
+                    .map(Some)
+                    .map_err(|error| io::Error::other(format!("{table}: {error}")));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The port of an `ADDRESS:PORT` entry of the kernel's TCP table, both in hex.
+fn hex_port(entry: &str) -> Option<u16> {
+    let (_, port) = entry.rsplit_once(':')?;
+    u16::from_str_radix(port, 16).ok()
 }
 
 async fn within_timeout<T>(work: impl Future<Output = io::Result<T>>) -> io::Result<T> {

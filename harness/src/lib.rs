@@ -5,6 +5,7 @@ pub mod assertions;
 pub mod build;
 pub mod discover;
 pub mod http;
+pub mod proxy;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -25,7 +25,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running implementation. Dropping it kills the process if it still runs.
 pub struct ServerProcess {
-    child: Child,
+    /// Locked only to reap the exit, so a running load can ask whether the server still lives.
+    child: Mutex<Child>,
     address: SocketAddr,
     output: Arc<Mutex<Vec<String>>>,
 }
@@ -47,7 +48,7 @@ impl ServerProcess {
         collect_lines(child.stdout.take(), &output);
         collect_lines(child.stderr.take(), &output);
         let mut server = Self {
-            child,
+            child: Mutex::new(child),
             address: SocketAddr::from(([127, 0, 0, 1], port)),
             output,
         };
@@ -68,7 +69,18 @@ impl ServerProcess {
     }
 
     pub fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
+        Pid::from_raw(self.lock_child().id() as i32)
+    }
+
+    /// How the process ended, once it has: a server that crashed or was killed under load.
+    pub fn exited(&self) -> Option<ExitStatus> {
+        self.lock_child().try_wait().ok().flatten()
+    }
+
+    fn lock_child(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sends SIGTERM and waits for the exit.
@@ -80,7 +92,7 @@ impl ServerProcess {
     pub fn wait_for_exit(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.lock_child().try_wait()? {
                 return Ok(status);
             }
             if Instant::now() > deadline {
@@ -93,7 +105,7 @@ impl ServerProcess {
     fn wait_until_ready(&mut self, path: &str, binary: &Path) -> anyhow::Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.lock_child().try_wait()? {
                 bail!(
                     "{} exited ({status}) before it was ready:\n{}",
                     binary.display(),
@@ -117,9 +129,10 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        let mut child = self.lock_child();
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

@@ -114,25 +114,25 @@ struct Benchmark {
     #[arg(long, default_value = "quick")]
     profile: String,
     /// Seconds per level (overrides the profile).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     duration: Option<u32>,
     /// Connections for json, db and fortune (overrides the profile).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     concurrency_levels: Vec<u32>,
     /// Connections for pipelined plaintext (overrides the profile).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pipeline_concurrency_levels: Vec<u32>,
     /// Rows per request for query and update (overrides the profile).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     query_levels: Vec<u32>,
     /// Connections for query and update (overrides the profile).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     query_concurrency: Option<u32>,
     /// Seconds of primer and of warmup (overrides the profile).
     #[arg(long)]
     warmup: Option<u32>,
     /// Measure every level this many times; results keep the median and every run's figure.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     /// Where results/<timestamp>/ goes.
     #[arg(long, default_value = "results")]
@@ -317,13 +317,24 @@ fn verify(selection: &Selection, format: Format) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut reports = serde_json::Map::new();
     for test in &prepared.tests {
-        let (server, report) = start_and_verify(&prepared, selection, test)?;
+        let (server, report) = match start_and_verify(&prepared, selection, test) {
+            Ok(started) => started,
+            Err(error) => {
+                // One implementation that does not start must not cost the others their check.
+                eprintln!("tfb: {}: {error:#}", test.name);
+                failed = true;
+                continue;
+            }
+        };
         if format == Format::Text {
             println!("== {}\n{}", test.name, conformance::text::render(&report));
         }
         failed |= report.verdict() == Level::Fail;
         reports.insert(test.name.clone(), serde_json::to_value(&report)?);
-        server.stop()?;
+        if let Err(error) = server.stop() {
+            eprintln!("tfb: {}: {error:#}", test.name);
+            failed = true;
+        }
     }
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
@@ -365,16 +376,30 @@ fn profile(benchmark: &Benchmark) -> anyhow::Result<Profile> {
     Ok(profile)
 }
 
+/// Fails before the build, not after an hour of it, when results cannot be written.
+fn check_writable(results_dir: &std::path::Path) -> anyhow::Result<()> {
+    fs::create_dir_all(results_dir)
+        .with_context(|| format!("--results-dir {}: cannot create it", results_dir.display()))?;
+    let probe = results_dir.join(format!(".tfb-write-check-{}", std::process::id()));
+    fs::write(&probe, b"").with_context(|| {
+        format!(
+            "--results-dir {}: cannot write into it",
+            results_dir.display()
+        )
+    })?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
 fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<ExitCode> {
     let selection = &benchmark.selection;
     let profile = profile(benchmark)?;
+    check_writable(&benchmark.results_dir)?;
     let prepared = prepare(selection)?;
     let planned: u64 = prepared
         .tests
         .iter()
-        .flat_map(|test| test.config.urls())
-        .filter_map(|(kind, _)| TestType::parse(kind))
-        .filter(|test_type| prepared.types.contains(test_type))
+        .flat_map(|test| selected_types(test, &prepared.types))
         .map(|test_type| Load::planned_seconds(&profile, test_type))
         .sum();
     let progress = if selection.quiet || format == Format::Json {
@@ -420,13 +445,35 @@ fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<Ex
         failed: BTreeMap::new(),
         runner_cpu_seconds: 0.0,
     };
+    // A server that did not start, died on its own or did not stop cleanly: the run goes on
+    // with the other tests, and its exit status says it is incomplete.
+    let mut servers_failed = false;
     let database_pid = prepared
         .database
         .as_ref()
         .and_then(Database::cluster)
         .and_then(|cluster| cluster.pid());
     for test in &prepared.tests {
-        let (server, report) = start_and_verify(&prepared, selection, test)?;
+        let (server, report) = match start_and_verify(&prepared, selection, test) {
+            Ok(started) => started,
+            Err(error) => {
+                // One implementation that does not start must not cost the others their run.
+                servers_failed = true;
+                let reason = format!("the server did not start: {}", first_line(&error));
+                eprintln!("tfb: {}: {error:#}", test.name);
+                for test_type in selected_types(test, &prepared.types) {
+                    progress.inc(Load::planned_seconds(&profile, test_type));
+                    results
+                        .verify
+                        .entry(test.name.clone())
+                        .or_default()
+                        .insert(test_type.to_string(), Level::Fail);
+                    results.skip(&test.name, test_type, reason.clone());
+                }
+                results.write(&directory)?;
+                continue;
+            }
+        };
         if !selection.quiet && format == Format::Text {
             progress
                 .suspend(|| eprintln!("== {}\n{}", test.name, conformance::text::render(&report)));
@@ -458,23 +505,15 @@ fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<Ex
                 .entry(test.name.clone())
                 .or_default()
                 .insert(type_name.clone(), verdict);
-            if let Some(reason) = run::skip_reason(&report, *test_type) {
+            let skip_reason = run::skip_reason(&report, *test_type).or_else(|| server.exited());
+            if let Some(reason) = skip_reason {
                 if !selection.quiet {
                     progress.suspend(|| {
                         eprintln!("tfb: {} {type_name} is not loaded: {reason}", test.name)
                     });
                 }
                 progress.inc(Load::planned_seconds(&profile, *test_type));
-                results
-                    .skipped
-                    .entry(test.name.clone())
-                    .or_default()
-                    .insert(type_name.clone(), reason);
-                results
-                    .failed
-                    .entry(type_name)
-                    .or_default()
-                    .push(test.name.clone());
+                results.skip(&test.name, *test_type, reason);
                 continue;
             }
             let mut raw = String::new();
@@ -504,7 +543,13 @@ fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<Ex
         results
             .verification
             .insert(test.name.clone(), serde_json::to_value(&report)?);
-        server.stop()?;
+        if let Some(exit) = server.exited() {
+            servers_failed = true;
+            eprintln!("tfb: {}: {exit}", test.name);
+        } else if let Err(error) = server.stop() {
+            servers_failed = true;
+            eprintln!("tfb: {}: {error:#}", test.name);
+        }
         results.end_time = run::unix_now();
         results.runner_cpu_seconds = procstat::own_cpu_seconds();
         results.write(&directory)?;
@@ -524,7 +569,30 @@ fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<Ex
         eprintln!("tfb: interrupted; the results above are partial");
         return Ok(ExitCode::from(130));
     }
+    if servers_failed {
+        eprintln!("tfb: a server failed during the run (see above); the results above are partial");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The test's types that this run selected.
+fn selected_types(test: &SelectedTest, types: &[TestType]) -> Vec<TestType> {
+    test.config
+        .urls()
+        .iter()
+        .filter_map(|(kind, _)| TestType::parse(kind))
+        .filter(|test_type| types.contains(test_type))
+        .collect()
+}
+
+fn first_line(error: &anyhow::Error) -> String {
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn postgres_version(database_url: &str) -> anyhow::Result<String> {

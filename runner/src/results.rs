@@ -8,6 +8,8 @@ use anyhow::Context;
 
 use serde::{Deserialize, Serialize};
 
+use conformance::TestType;
+
 use crate::profile::Profile;
 
 /// Bumped whenever a field changes meaning or disappears.
@@ -194,6 +196,19 @@ impl Results {
     }
 
     /// The best requests/s per test and type, with the level it came from.
+    /// Records that `test`'s `test_type` was not loaded, and why: it counts as failed.
+    pub fn skip(&mut self, test: &str, test_type: TestType, reason: String) {
+        let type_name = test_type.to_string();
+        self.skipped
+            .entry(test.to_owned())
+            .or_default()
+            .insert(type_name.clone(), reason);
+        self.failed
+            .entry(type_name)
+            .or_default()
+            .push(test.to_owned());
+    }
+
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# Benchmark {}\n", self.name);
@@ -257,11 +272,17 @@ impl Results {
                         );
                     }
                     None => {
+                        let level_error = entries
+                            .into_iter()
+                            .flatten()
+                            .find_map(|entry| entry.error.as_deref());
                         let reason = self
                             .skipped
                             .get(test)
                             .and_then(|reasons| reasons.get(test_type))
-                            .map_or("not loaded", String::as_str);
+                            .map(String::as_str)
+                            .or(level_error)
+                            .unwrap_or("not loaded");
                         let _ = writeln!(
                             out,
                             "| {test} | {test_type} | {verdict} | — | {reason} | | |"

@@ -139,6 +139,9 @@ pub fn wait_for_server(url: &str, patience: Duration) -> anyhow::Result<()> {
     }
 }
 
+/// How much of a crashed server's output its error keeps.
+const LAST_OUTPUT_LINES: usize = 3;
+
 /// Where the server under test runs.
 pub enum Server {
     /// A process we started, whose CPU and memory we can read.
@@ -171,9 +174,39 @@ impl Server {
         }
     }
 
-    /// Stops a local server with SIGTERM; a remote one is left alone.
+    /// How a local server ended when it exited on its own, with its last lines of output (a
+    /// panic message, an out-of-memory kill). `None` while it runs, and always for a remote
+    /// server, whose process is out of sight (a dead one shows as wrk's connect errors).
+    pub fn exited(&self) -> Option<String> {
+        let Server::Local(process) = self else {
+            return None;
+        };
+        let status = process.exited()?;
+        let output = process.output();
+        let last: Vec<&str> = output
+            .iter()
+            .rev()
+            .take(LAST_OUTPUT_LINES)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        Some(if last.is_empty() {
+            format!("the server exited ({status})")
+        } else {
+            format!(
+                "the server exited ({status}); its last output: {}",
+                last.join(" | ")
+            )
+        })
+    }
+
+    /// Stops a local server with SIGTERM; a remote one is left alone. A server that already
+    /// exited on its own is reported by [`Self::exited`], not here.
     pub fn stop(self) -> anyhow::Result<()> {
         if let Server::Local(mut process) = self {
+            if process.exited().is_some() {
+                return Ok(());
+            }
             let status = process.terminate()?;
             if !status.success() {
                 bail!("the server exited with {status} after SIGTERM");
@@ -254,7 +287,10 @@ impl Load<'_> {
             url.clone()
         };
         let warm = |connections: u32, threads: u32, seconds: u32, label: &str, raw: &mut String| {
-            if seconds == 0 || self.interrupted.load(Ordering::SeqCst) {
+            if seconds == 0
+                || self.interrupted.load(Ordering::SeqCst)
+                || self.server.exited().is_some()
+            {
                 return;
             }
             self.announce(&format!("{test} {test_type} {label}"), seconds);
@@ -353,18 +389,35 @@ impl Load<'_> {
                 "Concurrency"
             };
             raw.push_str(&format!("{label}: {}\n", entry.level()));
+            if let Some(exit) = self.server.exited() {
+                // Loading a dead port would only measure connection errors.
+                entries.push(Entry {
+                    error: Some(format!("not run: {exit}")),
+                    ..entry
+                });
+                continue;
+            }
             let mut repeats = Vec::new();
+            let mut died = None;
             for _ in 0..profile.repeat.max(1) {
                 if self.interrupted.load(Ordering::SeqCst) && !repeats.is_empty() {
                     break;
                 }
                 repeats.push(self.measure(entry.clone(), &run, raw));
+                if let Some(exit) = self.server.exited() {
+                    died = Some(format!("{exit} during this level"));
+                    break;
+                }
                 pause(profile.pause_between_levels_seconds);
                 self.progress.inc(u64::from(
                     profile.duration_seconds + profile.pause_between_levels_seconds,
                 ));
             }
-            entries.push(median(repeats));
+            let mut level = median(repeats);
+            // Figures of a level the server did not survive are no result, even from a repeat
+            // that finished before it died.
+            level.error = died.or(level.error);
+            entries.push(level);
         }
         entries
     }

@@ -236,29 +236,7 @@ fn interrupt_keeps_partial_results() {
         .spawn()
         .unwrap();
     // Wait until the first type's results are on disk, then interrupt.
-    let started = std::time::Instant::now();
-    let written = loop {
-        let found = std::fs::read_dir(results.path())
-            .ok()
-            .and_then(|mut runs| runs.next())
-            .map(|run| run.unwrap().path().join("results.json"))
-            .filter(|path| path.is_file());
-        if let Some(path) = found {
-            break path;
-        }
-        if runner.try_wait().unwrap().is_some() {
-            let output = runner.wait_with_output().unwrap();
-            panic!(
-                "tfb exited early:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        assert!(
-            started.elapsed().as_secs() < 240,
-            "no results.json within 4 minutes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let written = wait_for_results(&mut runner, results.path(), |_| true);
     let pid = nix::unistd::Pid::from_raw(runner.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let interrupted_at = std::time::Instant::now();
@@ -369,4 +347,165 @@ fn list_prints_every_test_as_json() {
     assert_eq!(axum["package"], "tfb-axum");
     assert_eq!(axum["types"]["query"], "/queries?queries=");
     assert_eq!(axum["types"].as_object().unwrap().len(), 6);
+}
+
+#[test]
+fn zero_durations_and_levels_are_refused() {
+    for (flag, value) in [
+        ("--duration", "0"),
+        ("--concurrency-levels", "16,0"),
+        ("--pipeline-concurrency-levels", "0"),
+        ("--query-levels", "0"),
+        ("--query-concurrency", "0"),
+        ("--repeat", "0"),
+    ] {
+        let (ok, output) = run_tfb(&["benchmark", "--test", "axum", flag, value]);
+        assert!(!ok, "{flag} {value} was accepted:\n{output}");
+        assert!(
+            output.contains(flag) && output.contains("not in 1.."),
+            "{flag} {value}: the refusal does not say why:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn an_unwritable_results_dir_is_refused_before_building() {
+    // A regular file where the folder should be: unwritable even for root.
+    let scratch = tempfile::tempdir().unwrap();
+    let blocker = scratch.path().join("not-a-folder");
+    std::fs::write(&blocker, b"").unwrap();
+    let results = blocker.join("results");
+    let (ok, output) = run_tfb(&[
+        "benchmark",
+        "--test",
+        "axum",
+        "--results-dir",
+        results.to_str().unwrap(),
+    ]);
+    assert!(!ok, "an unwritable --results-dir was accepted:\n{output}");
+    assert!(output.contains("--results-dir"), "{output}");
+    assert!(
+        !output.contains("Compiling") && !output.contains("Finished"),
+        "it built before refusing:\n{output}"
+    );
+}
+
+/// The server of the first test is killed in the middle of its load: the runner stops loading
+/// it, says how it died in results.json and summary.md, still runs the next test, and exits 1.
+#[test]
+fn a_server_that_dies_is_reported_and_the_next_test_runs() {
+    let results = tempfile::tempdir().unwrap();
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_tfb"))
+        .args([
+            "benchmark",
+            "--test",
+            "axum,may",
+            "--quiet",
+            "--results-dir",
+        ])
+        .arg(results.path())
+        .args(TINY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runner_pid = runner.id();
+    // Once axum's first type is on disk, its server is mid-run: kill it the hard way.
+    let mut killed = None;
+    wait_for_results(&mut runner, results.path(), |json| {
+        let first_type_written = json["rawData"]
+            .as_object()
+            .is_some_and(|types| !types.is_empty());
+        killed = first_type_written
+            .then(|| child_named(runner_pid, "tfb-axum"))
+            .flatten();
+        killed.is_some()
+    });
+    let killed = killed.expect("the condition holds only with the server found");
+    nix::sys::signal::kill(killed, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let output = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("axum: the server exited (signal: 9 (SIGKILL))"),
+        "the runner names the death, not a failed SIGTERM (pid {killed}):\n{stderr}"
+    );
+    let run = run_directory(results.path());
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let types = ["json", "db", "query", "fortune", "update", "plaintext"];
+    let mut reported = 0;
+    for test_type in types {
+        let skipped = json["skipped"]["axum"][test_type]
+            .as_str()
+            .unwrap_or_default();
+        let errors: Vec<&str> = json["rawData"][test_type]["axum"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry["error"].as_str())
+            .collect();
+        if skipped.starts_with("the server exited (signal: 9 (SIGKILL))")
+            || errors
+                .iter()
+                .any(|error| error.contains("the server exited (signal: 9"))
+        {
+            reported += 1;
+        }
+        assert!(
+            !json["rawData"][test_type]["may"].is_null(),
+            "may's {test_type} was loaded after axum died"
+        );
+    }
+    assert!(
+        reported >= 1,
+        "no axum type says the server exited: {json:#}"
+    );
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(summary.contains("the server exited"), "{summary}");
+}
+
+/// Waits until the run's results.json exists and `ready` holds for it, and returns its path.
+/// No deadline: the build before it takes what a busy machine makes it take, and a runner that
+/// exits first fails the test.
+fn wait_for_results(
+    runner: &mut std::process::Child,
+    results: &Path,
+    mut ready: impl FnMut(&Value) -> bool,
+) -> std::path::PathBuf {
+    loop {
+        let written = std::fs::read_dir(results)
+            .ok()
+            .and_then(|mut runs| runs.next())
+            .map(|run| run.unwrap().path().join("results.json"))
+            .filter(|path| path.is_file());
+        let parsed = written.as_ref().and_then(|path| {
+            serde_json::from_str::<Value>(&std::fs::read_to_string(path).ok()?).ok()
+        });
+        if let (Some(path), Some(json)) = (written, parsed)
+            && ready(&json)
+        {
+            return path;
+        }
+        if runner.try_wait().unwrap().is_some() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = runner.stderr.take() {
+                std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+            }
+            panic!("tfb exited early:\n{stderr}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The child process of `parent` whose command name is `name`.
+fn child_named(parent: u32, name: &str) -> Option<nix::unistd::Pid> {
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // pid (comm) state ppid ...: comm may hold spaces, so split after its closing paren.
+        let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+        let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+        (comm == name && ppid == parent).then(|| nix::unistd::Pid::from_raw(pid))
+    })
 }

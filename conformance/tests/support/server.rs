@@ -70,6 +70,11 @@ pub enum Fault {
     FortunesNotUtf8,
     PathStyleRoutes,
     PathStyleWithoutEmptySegment,
+    /// Hostile framing, answered to every request; the verifier must stay bounded.
+    ChunkSizeOverflow,
+    EndlessBody,
+    GzipBomb,
+    HugeHead,
 }
 
 struct State {
@@ -160,6 +165,9 @@ async fn connection_loop(mut stream: TcpStream, state: Arc<State>) {
         let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
         buffer.drain(..head_end + 4);
         let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
+        if hostile(state.fault, &mut stream).await {
+            return;
+        }
         let response = respond(&state, &target).await;
         if stream.write_all(&response).await.is_err() {
             return;
@@ -170,6 +178,48 @@ async fn connection_loop(mut stream: TcpStream, state: Arc<State>) {
             _ => {}
         }
     }
+}
+
+/// Sends the hostile faults' answers; false for every other fault.
+async fn hostile(fault: Fault, stream: &mut TcpStream) -> bool {
+    const HEAD: &str = "HTTP/1.1 200 OK\r\nServer: fault\r\nContent-Type: application/json\r\n";
+    let bytes = match fault {
+        Fault::ChunkSizeOverflow => {
+            format!("{HEAD}Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n").into_bytes()
+        }
+        Fault::HugeHead => format!(
+            "{HEAD}X-Padding: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+            "a".repeat(200 * 1024)
+        )
+        .into_bytes(),
+        Fault::GzipBomb => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut encoder, &vec![b' '; 64 * 1024 * 1024]).unwrap();
+            let body = encoder.finish().unwrap();
+            let mut bytes = format!(
+                "{HEAD}Content-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            bytes.extend_from_slice(&body);
+            bytes
+        }
+        Fault::EndlessBody => {
+            if stream
+                .write_all(format!("{HEAD}Connection: close\r\n\r\n[").as_bytes())
+                .await
+                .is_ok()
+            {
+                let filler = vec![b' '; 64 * 1024];
+                while stream.write_all(&filler).await.is_ok() {}
+            }
+            return true;
+        }
+        _ => return false,
+    };
+    let _ = stream.write_all(&bytes).await;
+    true
 }
 
 struct Reply {

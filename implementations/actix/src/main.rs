@@ -1,8 +1,8 @@
 //! The actix-web reference implementation of TFB's six test types.
 //!
 //! Serves `/json`, `/plaintext`, `/db`, `/queries?queries=N`, `/fortunes` and
-//! `/updates?queries=N`, the database tests on one connection per worker (built in actix's
-//! per-worker app factory) shared by all of that worker's requests. The same database tests under
+//! `/updates?queries=N`, the database tests on a reads and an updates connection per worker (built
+//! in actix's per-worker app factory) shared by all of that worker's requests. The same database tests under
 //! `/pool/...` use a deadpool pool with one checkout per request: the idiomatic setup, for
 //! comparison (`benchmark_config.json` test `pool`). One worker per logical CPU, where actix's
 //! default is one per physical core.
@@ -14,7 +14,7 @@
 //!     PORT=8080 cargo run --release -p tfb-actix
 //! ```
 
-use std::{process::ExitCode, time::Duration};
+use std::process::ExitCode;
 
 use actix_web::{
     App, HttpRequest, HttpResponse, HttpServer,
@@ -26,7 +26,7 @@ use actix_web::{
     web::{self, Data},
 };
 use tfb_common::{
-    config::ServerConfig,
+    config::{CLIENT_HEAD_TIMEOUT, ServerConfig},
     db::{PooledDatabase, SharedConnection},
     queries::queries_from_query_string,
     reply::{Content, Reply},
@@ -50,6 +50,10 @@ fn main() -> ExitCode {
         Ok(pooled) => pooled,
         Err(error) => return exit_with(&error),
     };
+    // actix refuses a port in use by itself, but without naming it.
+    if let Err(error) = config.ensure_port_free() {
+        return exit_with(&error);
+    }
     match actix_web::rt::System::new().block_on(serve(config, pooled)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => exit_with(&error.to_string()),
@@ -84,8 +88,8 @@ async fn serve(config: ServerConfig, pooled: PooledDatabase) -> std::io::Result<
     })
     .workers(config.workers)
     .backlog(BACKLOG)
-    .keep_alive(KeepAlive::Os)
-    .client_request_timeout(Duration::ZERO)
+    .keep_alive(KeepAlive::Timeout(CLIENT_HEAD_TIMEOUT))
+    .client_request_timeout(CLIENT_HEAD_TIMEOUT)
     .shutdown_timeout(DRAIN_TIMEOUT_SECS)
     .bind(config.listen)?
     .run();

@@ -1,8 +1,8 @@
 //! The axum reference implementation of TFB's six test types.
 //!
 //! Serves `/json`, `/plaintext`, `/db`, `/queries?queries=N`, `/fortunes` and
-//! `/updates?queries=N`, the database tests on one connection per worker thread shared by all of
-//! that worker's requests. The same database tests under `/pool/...` use a deadpool pool with one
+//! `/updates?queries=N`, the database tests on a reads and an updates connection per worker thread,
+//! shared by all of that worker's requests. The same database tests under `/pool/...` use a deadpool pool with one
 //! checkout per request: the idiomatic setup, for comparison (`benchmark_config.json` test `pool`).
 //!
 //! Run it against a database loaded with `db-schema/`:
@@ -12,6 +12,7 @@
 //!     PORT=8080 cargo run --release -p tfb-axum
 //! ```
 
+mod batched_writes;
 mod server;
 
 use std::{process::ExitCode, sync::Arc};

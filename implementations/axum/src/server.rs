@@ -1,24 +1,35 @@
 //! Thread-per-core serving for axum: one current-thread Tokio runtime per worker, each accepting
 //! on its own `SO_REUSEPORT` listener and owning its own database connection, so a request never
-//! leaves the thread that accepted it. hyper serves HTTP/1 with `TCP_NODELAY` and flushes the
-//! responses to pipelined requests once per batch. SIGTERM or SIGINT stops accepting, lets
-//! in-flight requests finish, then returns.
+//! leaves the thread that accepted it. hyper serves HTTP/1 with `TCP_NODELAY`; the responses to
+//! pipelined requests go out in one write per batch ([`BatchedWrites`]). SIGTERM or SIGINT stops
+//! accepting, lets in-flight requests finish, then returns.
 
 use std::{io, net::SocketAddr, sync::Arc, thread, time::Duration};
 
 use axum::Router;
 use hyper::server::conn::http1;
-use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+    service::TowerToHyperService,
+};
 use socket2::{Domain, Protocol, Socket, Type};
-use tfb_common::{config::ServerConfig, db::SharedConnection};
+use tfb_common::{
+    config::{CLIENT_HEAD_TIMEOUT, MAX_REQUEST_HEAD, ServerConfig},
+    db::SharedConnection,
+};
 use tokio::{
     net::TcpListener,
     signal::unix::{SignalKind, signal},
     sync::watch,
 };
 
+use crate::batched_writes::BatchedWrites;
+
 /// How long in-flight requests get to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a connection buffers: room for a full head and a deep pipeline of small requests.
+const READ_BUFFER_LIMIT: usize = 4 * MAX_REQUEST_HEAD;
 /// Pending connections per listener; the kernel caps it at `net.core.somaxconn`.
 const BACKLOG: i32 = 4096;
 
@@ -38,6 +49,7 @@ where
             signal(SignalKind::interrupt())?,
         ))
     })?;
+    config.ensure_port_free().map_err(io::Error::other)?;
     let make_app = Arc::new(make_app);
     let (stop, stopped) = watch::channel(false);
     let mut workers = Vec::with_capacity(config.workers);
@@ -88,7 +100,12 @@ fn serve_worker(
         let app = make_app(shared);
         let listener = TcpListener::from_std(listener)?;
         let mut http = http1::Builder::new();
-        http.pipeline_flush(true);
+        http.timer(TokioTimer::new())
+            .half_close(true)
+            .header_read_timeout(CLIENT_HEAD_TIMEOUT)
+            .max_header_size(MAX_REQUEST_HEAD)
+            // hyper's default (~400 KB) lets every slow client park that much memory.
+            .max_buf_size(READ_BUFFER_LIMIT);
         let graceful = GracefulShutdown::new();
         loop {
             tokio::select! {
@@ -102,7 +119,7 @@ fn serve_worker(
                     };
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(app.clone());
-                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    let connection = graceful.watch(http.serve_connection(TokioIo::new(BatchedWrites::new(stream)), service));
                     tokio::spawn(async move {
                         // A client that vanishes or sends garbage ends only its own connection.
                         let _ = connection.await;

@@ -13,6 +13,20 @@ pub const DEFAULT_PORT: u16 = 8080;
 /// How long establishing a database connection may take before requests get a 503 instead.
 pub const DATABASE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a waiting database request tolerates silence: once no answer at all (for it or any
+/// other request on its connection or pool) has arrived for this long, it gets a 503 and the
+/// connection is given up as stalled (the network or the server stopped answering). Requests
+/// queued behind a busy database wait as long as answers keep coming, so load is never turned
+/// into errors; the connect timeout still answers an unreachable database within a second.
+pub const DATABASE_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection that has not sent a complete request head for this long (idle, or sending it
+/// slowly) is closed, so idle and slow clients cannot hold every descriptor.
+pub const CLIENT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest request head (request line and headers) a server reads; a larger one gets 431.
+pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
 /// After a failed reconnection, requests fail at once for this long instead of each trying again,
 /// so a database that is away costs one connection attempt per worker per interval.
 pub const DATABASE_RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
@@ -26,6 +40,23 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Fails, naming the port, when another process already listens on it. Servers that bind one
+    /// `SO_REUSEPORT` listener per worker call it first: the kernel would otherwise let them
+    /// share the port with any other such listener, and a second instance would silently take
+    /// part of the traffic.
+    pub fn ensure_port_free(&self) -> Result<(), String> {
+        // A plain listener (no SO_REUSEPORT) cannot share a port with anyone; it closes at once.
+        std::net::TcpListener::bind(self.listen)
+            .map(drop)
+            .map_err(|error| {
+                format!(
+                    "cannot listen on {}: {error} (is another server on port {}?)",
+                    self.listen,
+                    self.listen.port()
+                )
+            })
+    }
+
     /// Reads `DATABASE_URL`, `PORT` and `TFB_WORKERS`, explaining any value it cannot use.
     pub fn from_env() -> Result<Self, String> {
         let database_url =

@@ -3,6 +3,11 @@
 
 use crate::{model::World, random::random_number};
 
+/// Settings every connection asks for at startup. TFB's statements take microseconds; one that
+/// runs for a second is waiting on a lock another session holds, and on a connection many
+/// requests share it would hold every statement queued behind it.
+pub const SESSION_SETTINGS: [(&str, &str); 1] = [("statement_timeout", "1s")];
+
 /// One SELECT per World row; the verifier counts these in `pg_stat_statements`.
 pub const SELECT_WORLD: &str = "SELECT id, randomnumber FROM world WHERE id = $1";
 

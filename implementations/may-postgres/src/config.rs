@@ -1,5 +1,7 @@
 //! Connection settings, read from a `postgres://user:password@host:port/database` URL.
 
+use std::time::Duration;
+
 use crate::Error;
 
 /// Where and as whom to connect.
@@ -10,6 +12,12 @@ pub struct Config {
     pub user: String,
     pub password: String,
     pub database: String,
+    /// Run-time parameters (`statement_timeout`, ...) sent in the startup message, so they hold
+    /// for the whole session without a statement of their own.
+    pub settings: Vec<(String, String)>,
+    /// How long a waiting caller tolerates a connection delivering no answer at all before it is
+    /// given up as stalled; `None` waits for as long as the server takes.
+    pub answer_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -69,7 +77,15 @@ impl Config {
                 .ok_or_else(|| invalid("bad %-escape in the password"))?,
             user,
             database,
+            settings: Vec::new(),
+            answer_timeout: None,
         })
+    }
+
+    /// Adds a run-time parameter for every session opened with this configuration.
+    pub fn with_setting(mut self, name: &str, value: &str) -> Self {
+        self.settings.push((name.to_owned(), value.to_owned()));
+        self
     }
 }
 
@@ -106,6 +122,8 @@ mod tests {
                 user: "benchmarkdbuser".into(),
                 password: "benchmarkdbpass".into(),
                 database: "hello_world".into(),
+                settings: Vec::new(),
+                answer_timeout: None,
             }
         );
         let config = Config::from_url("postgresql://u:p%40ss@[::1]:6543/").unwrap();

@@ -36,6 +36,9 @@ use crate::{
     rows::{Messages, Param, Rows, database_error},
 };
 
+/// The longest a waiting caller sleeps before checking whether its answer is overdue.
+const WAIT_SLICE: Duration = Duration::from_millis(200);
+
 /// How much the buffer grows when it runs low.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -94,11 +97,17 @@ struct Pending {
     output: BytesMut,
     /// False from the moment a caller wakes the writer until the writer takes the output.
     writer_idle: bool,
+    /// When the reader last saw a response end: a connection whose answers keep coming is busy,
+    /// one whose answers have stopped is stalled.
+    last_answer: Instant,
 }
 
 /// A connection usable from any number of coroutines at once.
 pub struct Connection {
     pending: Arc<Mutex<Pending>>,
+    /// The socket the reader and writer use, kept to cut it when an answer is overdue.
+    socket: TcpStream,
+    answer_timeout: Option<Duration>,
     /// Wakes the writer; dropping it tells the writer to send Terminate and close.
     wake_writer: Sender<()>,
     next_statement: AtomicUsize,
@@ -125,8 +134,10 @@ impl Connection {
             waiting: VecDeque::new(),
             output: BytesMut::with_capacity(4096),
             writer_idle: true,
+            last_answer: Instant::now(),
         }));
         let reader = stream.try_clone().map_err(io_error)?;
+        let socket = stream.try_clone().map_err(io_error)?;
         let reader_pending = Arc::clone(&pending);
         may::go!(move || read_responses(reader, &reader_pending));
         let (wake_writer, wakeups) = mpsc::channel();
@@ -134,6 +145,8 @@ impl Connection {
         may::go!(move || write_requests(stream, &writer_pending, &wakeups));
         Ok(Self {
             pending,
+            socket,
+            answer_timeout: config.answer_timeout,
             wake_writer,
             next_statement: AtomicUsize::new(0),
         })
@@ -155,7 +168,7 @@ impl Connection {
                 Ok(1)
             })?
             .expect("one Sync was sent");
-        let response = receive(&replies)?;
+        let response = self.receive(&replies)?;
         let mut params = Vec::new();
         let mut columns = Vec::new();
         for (tag, payload) in Messages::new(&response) {
@@ -207,7 +220,7 @@ impl Connection {
         let Some(replies) = replies else {
             return Ok(Vec::new());
         };
-        let responses = receive(&replies)?;
+        let responses = self.receive(&replies)?;
         split_responses(&responses)
             .map(|response| Rows::new(Arc::clone(&statement.columns), response))
             .collect()
@@ -244,6 +257,42 @@ impl Connection {
             let _ = self.wake_writer.send(());
         }
         Ok(Some(replies))
+    }
+
+    /// Waits for a slot's answer for as long as the connection's answers keep coming. Once none
+    /// at all has arrived for the answer timeout, the server or the network stalled: the
+    /// connection is closed, which fails every other waiter at once and makes
+    /// [`Self::is_closed`] true, so a [`crate::Reconnecting`] opens a fresh one.
+    fn receive(&self, replies: &Receiver<Reply>) -> Reply {
+        let stopped = || Err(Error::Closed("the reader stopped".to_owned()));
+        let Some(timeout) = self.answer_timeout else {
+            return replies.recv().unwrap_or_else(|_| stopped());
+        };
+        let started = Instant::now();
+        loop {
+            let quiet = self
+                .lock_pending()
+                .last_answer
+                .elapsed()
+                .min(started.elapsed());
+            let patience = timeout.saturating_sub(quiet);
+            if patience.is_zero() {
+                let reason = format!("no answer from the server for {timeout:?}");
+                self.lock_pending()
+                    .closed
+                    .get_or_insert_with(|| reason.clone());
+                let _ = self.socket.shutdown(Shutdown::Both);
+                return Err(Error::Closed(reason));
+            }
+            // may's `recv_timeout` waits its whole timeout again after any early wake-up (its
+            // timer may fire a little before the deadline), so a 5 s wait could last 10 s:
+            // short slices keep that overshoot to one slice, and the loop checks the clock.
+            match replies.recv_timeout(patience.min(WAIT_SLICE)) {
+                Ok(reply) => return reply,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return stopped(),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
     }
 
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -296,12 +345,6 @@ fn split_responses(responses: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
             piece
         })
     })
-}
-
-fn receive(replies: &Receiver<Reply>) -> Reply {
-    replies
-        .recv()
-        .unwrap_or_else(|_| Err(Error::Closed("the reader stopped".to_owned())))
 }
 
 fn encode_error(error: io::Error) -> Error {
@@ -378,16 +421,18 @@ fn open_socket(config: &Config, timeout: Duration) -> Result<TcpStream, Error> {
 /// ready for queries.
 fn startup(stream: &mut TcpStream, config: &Config) -> Result<(), Error> {
     let mut out = BytesMut::new();
-    frontend::startup_message(
-        [
-            ("user", config.user.as_str()),
-            ("database", config.database.as_str()),
-            ("client_encoding", "UTF8"),
-            ("application_name", "tfb-may-postgres"),
-        ],
-        &mut out,
-    )
-    .map_err(|error| Error::Config(error.to_string()))?;
+    let fixed = [
+        ("user", config.user.as_str()),
+        ("database", config.database.as_str()),
+        ("client_encoding", "UTF8"),
+        ("application_name", "tfb-may-postgres"),
+    ];
+    let settings = config
+        .settings
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()));
+    frontend::startup_message(fixed.into_iter().chain(settings), &mut out)
+        .map_err(|error| Error::Config(error.to_string()))?;
     let mut input = BytesMut::with_capacity(4096);
     let mut scratch = [0; 4096];
     let mut scram = None;
@@ -535,6 +580,7 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
             scanned += 1 + len;
             if header[0] == b'Z' {
                 let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+                pending.last_answer = Instant::now();
                 let Some((_, remaining)) = pending.waiting.front_mut() else {
                     break 'read "the server sent a response nobody asked for".to_owned();
                 };
@@ -561,10 +607,11 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
         }
     };
     let _ = stream.shutdown(Shutdown::Both);
-    let waiting = {
+    let (reason, waiting) = {
         let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.closed = Some(reason.clone());
-        std::mem::take(&mut pending.waiting)
+        // A caller that timed out has named the cause already; the reader only sees the cut.
+        let reason = pending.closed.get_or_insert(reason).clone();
+        (reason, std::mem::take(&mut pending.waiting))
     };
     for (slot, _) in waiting {
         let _ = slot.send(Err(Error::Closed(reason.clone())));

@@ -25,15 +25,20 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the database itself is away or the connection is gone: a web server answers
-    /// 503 and tries again later, rather than 500.
+    /// True when the database itself is away, the connection is gone, or the server cancelled
+    /// the statement (`statement_timeout`, SQLSTATE 57014: it waited too long, typically on a
+    /// lock): a web server answers 503 and tries again later, rather than 500.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Error::Connect(_) | Error::Closed(_) | Error::Unavailable(_)
-        )
+        match self {
+            Error::Connect(_) | Error::Closed(_) | Error::Unavailable(_) => true,
+            Error::Database { code, .. } => code == QUERY_CANCELED,
+            _ => false,
+        }
     }
 }
+
+/// SQLSTATE of a statement the server cancelled.
+const QUERY_CANCELED: &str = "57014";
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

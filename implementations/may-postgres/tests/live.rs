@@ -35,6 +35,65 @@ fn connect(url: &str) -> Connection {
 }
 
 #[test]
+fn startup_settings_hold_for_the_session() {
+    let database = database();
+    let url = database.url();
+    in_coroutine(move || {
+        let config = config(&url).with_setting("statement_timeout", "100ms");
+        let connection = Connection::connect(&config, TIMEOUT).expect("connecting");
+        let sleep = connection.prepare("SELECT pg_sleep(5)::text").unwrap();
+        let started = Instant::now();
+        let error = connection.query(&sleep, &[]).unwrap_err();
+        assert!(
+            matches!(&error, Error::Database { code, .. } if code == "57014"),
+            "{error:?}"
+        );
+        assert!(
+            error.is_unavailable(),
+            "a cancelled statement means try later: {error:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the sleep ran to its end"
+        );
+        let world = connection
+            .prepare("SELECT id, randomnumber FROM world WHERE id = $1")
+            .unwrap();
+        let rows = connection.query(&world, &[Param::Int4(7)]).unwrap();
+        assert_eq!(
+            rows.one().unwrap().get_i32(0).unwrap(),
+            7,
+            "the connection still serves"
+        );
+    });
+}
+
+#[test]
+fn an_overdue_answer_closes_the_connection() {
+    let database = database();
+    let url = database.url();
+    in_coroutine(move || {
+        let mut config = config(&url);
+        config.answer_timeout = Some(Duration::from_millis(200));
+        let connection = Connection::connect(&config, TIMEOUT).expect("connecting");
+        let sleep = connection.prepare("SELECT pg_sleep(5)::text").unwrap();
+        let started = Instant::now();
+        let error = connection.query(&sleep, &[]).unwrap_err();
+        assert!(matches!(error, Error::Closed(_)), "{error:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited for the answer after all"
+        );
+        assert!(
+            connection.is_closed(),
+            "a stalled connection must be given up"
+        );
+        let error = connection.query(&sleep, &[]).unwrap_err();
+        assert!(matches!(error, Error::Closed(_)), "{error:?}");
+    });
+}
+
+#[test]
 fn prepared_statements_report_types_and_rows() {
     let database = database();
     let url = database.url();

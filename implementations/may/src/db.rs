@@ -1,16 +1,19 @@
-//! The database tests on tfb-may-postgres: one connection per worker, shared by the coroutines of
-//! every HTTP connection assigned to it, with the three statements prepared once per connection.
+//! The database tests on tfb-may-postgres: per worker, one connection for reads and one for
+//! updates, each shared by the coroutines of every HTTP connection assigned to the worker, with
+//! the three statements prepared once per connection. Updates have their own connection because
+//! PostgreSQL runs a connection's statements in order: an UPDATE waiting for a row lock would
+//! otherwise hold every read queued behind it.
 
 use std::{fmt, sync::Arc};
 
 use bytes::BytesMut;
 use tfb_common::{
-    config::{DATABASE_CONNECT_TIMEOUT, DATABASE_RECONNECT_BACKOFF},
+    config::{DATABASE_ANSWER_TIMEOUT, DATABASE_CONNECT_TIMEOUT, DATABASE_RECONNECT_BACKOFF},
     fortunes::add_and_sort,
     model::{Fortune, World},
     random::random_id,
     reply::FailureStatus,
-    sql::{SELECT_FORTUNES, SELECT_WORLD, UPDATE_WORLDS, assign_new_numbers},
+    sql::{SELECT_FORTUNES, SELECT_WORLD, SESSION_SETTINGS, UPDATE_WORLDS, assign_new_numbers},
 };
 use tfb_may_postgres::{Config, Connection, Param, Reconnecting, Rows, Statement};
 
@@ -38,45 +41,71 @@ impl From<tfb_may_postgres::Error> for DbError {
     }
 }
 
-struct Statements {
+/// The reads connection's statements. It never prepares the UPDATE: preparing takes the table
+/// lock the statement would, so a connection opened while another session locks `world`
+/// against writes could not serve reads either.
+struct ReadStatements {
     world: Statement,
     fortunes: Statement,
-    update: Statement,
 }
 
-impl Statements {
+impl ReadStatements {
     fn prepare(connection: &Connection) -> Result<Self, tfb_may_postgres::Error> {
         Ok(Self {
             world: connection.prepare(SELECT_WORLD)?,
             fortunes: connection.prepare(SELECT_FORTUNES)?,
+        })
+    }
+}
+
+struct UpdateStatements {
+    world: Statement,
+    update: Statement,
+}
+
+impl UpdateStatements {
+    fn prepare(connection: &Connection) -> Result<Self, tfb_may_postgres::Error> {
+        Ok(Self {
+            world: connection.prepare(SELECT_WORLD)?,
             update: connection.prepare(UPDATE_WORLDS)?,
         })
     }
 }
 
-/// One worker's connection; cheap to clone into every HTTP connection the worker serves.
+/// One worker's connections; cheap to clone into every HTTP connection the worker serves.
 #[derive(Clone)]
 pub struct Database {
-    sessions: Arc<Reconnecting<Statements>>,
+    reads: Arc<Reconnecting<ReadStatements>>,
+    updates: Arc<Reconnecting<UpdateStatements>>,
 }
 
 impl Database {
     /// Checks the URL now; connects on first use.
     pub fn new(database_url: &str) -> Result<Self, String> {
-        let config = Config::from_url(database_url).map_err(|error| error.to_string())?;
+        let mut config = SESSION_SETTINGS.iter().fold(
+            Config::from_url(database_url).map_err(|error| error.to_string())?,
+            |config, (name, value)| config.with_setting(name, value),
+        );
+        config.answer_timeout = Some(DATABASE_ANSWER_TIMEOUT);
         Ok(Self {
-            sessions: Arc::new(Reconnecting::new(
+            reads: Arc::new(Reconnecting::new(
+                config.clone(),
+                DATABASE_CONNECT_TIMEOUT,
+                DATABASE_RECONNECT_BACKOFF,
+                ReadStatements::prepare,
+            )),
+            updates: Arc::new(Reconnecting::new(
                 config,
                 DATABASE_CONNECT_TIMEOUT,
                 DATABASE_RECONNECT_BACKOFF,
-                Statements::prepare,
+                UpdateStatements::prepare,
             )),
         })
     }
 
     /// One random World row.
     pub fn world(&self) -> Result<World, DbError> {
-        let session = self.sessions.session()?;
+        let session = self.reads.session()?;
         let rows = session
             .connection
             .query(&session.statements.world, &[Param::Int4(random_id())])?;
@@ -85,13 +114,13 @@ impl Database {
 
     /// `count` random World rows, one SELECT each, all sent in one write.
     pub fn worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
-        let session = self.sessions.session()?;
+        let session = self.reads.session()?;
         select_worlds(&session.connection, &session.statements.world, count)
     }
 
     /// Renders the fortunes page into `body`.
     pub fn fortunes_page(&self, body: &mut BytesMut) -> Result<(), DbError> {
-        let session = self.sessions.session()?;
+        let session = self.reads.session()?;
         let rows = session
             .connection
             .query(&session.statements.fortunes, &[])?;
@@ -109,7 +138,7 @@ impl Database {
 
     /// `count` random World rows, each given a new random number, written with one UPDATE.
     pub fn update_worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
-        let session = self.sessions.session()?;
+        let session = self.updates.session()?;
         let statements = &session.statements;
         let mut worlds = select_worlds(&session.connection, &statements.world, count)?;
         let (ids, numbers) = assign_new_numbers(&mut worlds);

@@ -2,8 +2,9 @@
 //!
 //! Serves `/json`, `/plaintext`, `/db`, `/queries?queries=N`, `/fortunes` and
 //! `/updates?queries=N` from stackful coroutines on the `may` runtime: one coroutine per
-//! connection, may_minihttp's read-all, answer-all, write-once loop (`server.rs`), one PostgreSQL
-//! connection per worker shared by the connections assigned to it (tfb-may-postgres), and the
+//! connection, may_minihttp's read-all, answer-all, write-once loop (`server.rs`), per worker a
+//! reads and an updates PostgreSQL connection shared by the connections assigned to it
+//! (tfb-may-postgres), and the
 //! fortunes page rendered by yarte into the connection's buffer.
 //!
 //! Run it against a database loaded with `db-schema/`:
@@ -45,6 +46,9 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return exit_with(&error),
     };
+    if let Err(error) = config.ensure_port_free() {
+        return exit_with(&error);
+    }
     // Blocked before may starts its threads, so they inherit the mask and only `wait` below
     // receives these signals.
     let mut signals = SigSet::empty();

@@ -24,19 +24,25 @@ use may::{
     coroutine::JoinHandle,
     net::{TcpListener, TcpStream},
 };
-use tfb_common::reply::{Content, Reply};
-
-/// The most a request head (request line and headers) may take; TFB's requests take ~170 bytes.
-const MAX_HEAD: usize = 16 * 1024;
+use tfb_common::{
+    config::{CLIENT_HEAD_TIMEOUT, MAX_REQUEST_HEAD},
+    reply::{Content, Reply},
+};
 
 /// Headers parsed per request; more is answered with 431.
-const MAX_HEADERS: usize = 32;
+const MAX_REQUEST_HEADERS: usize = 32;
 
-/// Room beyond `MAX_HEAD` the input buffer may grow to; 16 pipelined TFB requests take ~2.7 KiB.
+/// Room beyond `MAX_REQUEST_HEAD` the input buffer may grow to; 16 pipelined TFB requests take ~2.7 KiB.
 const READ_WINDOW: usize = 16 * 1024;
 
 /// How long a stop waits for requests in flight before giving up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a stop keeps waiting for idle keep-alive connections once nothing is answered.
+const IDLE_AFTER_STOP: Duration = Duration::from_millis(500);
+
+/// The pause after a failed accept (typically EMFILE: out of descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// What a handler answers: a [`Reply`], or content it already rendered into the body buffer.
 pub enum Answer {
@@ -51,12 +57,37 @@ pub trait Handler: Send + 'static {
     fn get(&mut self, path: &str, query: Option<&str>, body: &mut BytesMut) -> Answer;
 }
 
-/// A running server: its accept loop and the count of requests being answered.
+/// A running server: its accept loop and what its connections are doing.
 pub struct Server {
     address: SocketAddr,
     stopping: Arc<AtomicBool>,
-    in_flight: Arc<AtomicUsize>,
+    activity: Arc<Activity>,
     accept: JoinHandle<()>,
+}
+
+/// Counts a stop waits on.
+#[derive(Default)]
+struct Activity {
+    /// Connections answering a batch: counted from decoding its first request until the write.
+    in_flight: AtomicUsize,
+    /// Connections open.
+    open: AtomicUsize,
+}
+
+/// Counts one open connection for as long as it lives.
+struct OpenConnection<'a>(&'a Activity);
+
+impl<'a> OpenConnection<'a> {
+    fn new(activity: &'a Activity) -> Self {
+        activity.open.fetch_add(1, Ordering::AcqRel);
+        Self(activity)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Server {
@@ -70,26 +101,32 @@ impl Server {
         let listener = TcpListener::bind(address)?;
         let address = listener.local_addr()?;
         let stopping = Arc::new(AtomicBool::new(false));
-        let in_flight = Arc::new(AtomicUsize::new(0));
+        let activity = Arc::new(Activity::default());
         let accept = {
             let stopping = Arc::clone(&stopping);
-            let in_flight = Arc::clone(&in_flight);
+            let activity = Arc::clone(&activity);
             may::go!(move || {
                 for stream in listener.incoming() {
                     if stopping.load(Ordering::Acquire) {
                         break;
                     }
-                    // Accept errors (EMFILE, ECONNABORTED) concern one connection, not the server.
-                    let Ok(stream) = stream else { continue };
+                    // Accept errors (EMFILE, ECONNABORTED) concern one connection, not the server;
+                    // out of descriptors, retrying at once would spin a core until one frees.
+                    let Ok(stream) = stream else {
+                        may::coroutine::sleep(ACCEPT_BACKOFF);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let handler = new_handler(stream.as_raw_fd() as usize);
-                    let in_flight = Arc::clone(&in_flight);
+                    let activity = Arc::clone(&activity);
+                    let stopping = Arc::clone(&stopping);
                     // may wakes a coroutine on the worker that polls its socket (fd modulo the
                     // worker count); starting it there too keeps the connection on one thread.
                     let on_its_worker =
                         may::coroutine::Builder::new().id(stream.as_raw_fd() as usize);
                     let _ = may::go!(on_its_worker, move || {
-                        serve_connection(stream, handler, &in_flight);
+                        let _open = OpenConnection::new(&activity);
+                        serve_connection(stream, handler, &activity.in_flight, &stopping);
                     });
                 }
                 // Dropping the listener here closes the port.
@@ -98,12 +135,15 @@ impl Server {
         Ok(Self {
             address,
             stopping,
-            in_flight,
+            activity,
             accept,
         })
     }
 
-    /// Stops accepting, then waits until no request is being answered.
+    /// Stops accepting, then waits until no request is being answered and the keep-alive
+    /// connections have closed: each is answered with `Connection: close` from now on, so under
+    /// load they close within one round trip. A connection with no request for
+    /// [`IDLE_AFTER_STOP`] is left to the exit.
     pub fn stop(self) {
         self.stopping.store(true, Ordering::Release);
         // Wake the accept loop so it sees the flag.
@@ -114,8 +154,15 @@ impl Server {
         let _ = std::net::TcpStream::connect_timeout(&wake_address, Duration::from_secs(1));
         let _ = self.accept.join();
         let deadline = Instant::now() + DRAIN_TIMEOUT;
-        // A request is counted from its decoding until its response is written.
-        while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline {
+            if self.activity.in_flight.load(Ordering::Acquire) > 0 {
+                quiet_since = Instant::now();
+            } else if self.activity.open.load(Ordering::Acquire) == 0
+                || quiet_since.elapsed() >= IDLE_AFTER_STOP
+            {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -123,7 +170,16 @@ impl Server {
 
 /// One connection: read, answer every complete request, write, until the peer leaves or a
 /// request says to close.
-fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight: &AtomicUsize) {
+fn serve_connection(
+    mut stream: TcpStream,
+    mut handler: impl Handler,
+    in_flight: &AtomicUsize,
+    stopping: &AtomicBool,
+) {
+    // Every read waits at most this long: an idle or slow client is cut, not kept forever.
+    if stream.set_read_timeout(Some(CLIENT_HEAD_TIMEOUT)).is_err() {
+        return;
+    }
     let mut input = ReadBuffer::default();
     let mut output = BytesMut::with_capacity(4096);
     let mut body = BytesMut::with_capacity(4096);
@@ -135,7 +191,7 @@ fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight:
         let mut close = false;
         while !close {
             match decode(input.filled()) {
-                Decoded::Partial if input.filled().len() > MAX_HEAD => {
+                Decoded::Partial if input.filled().len() > MAX_REQUEST_HEAD => {
                     write_error(&mut output, 431);
                     close = true;
                 }
@@ -150,9 +206,8 @@ fn serve_connection(mut stream: TcpStream, mut handler: impl Handler, in_flight:
                         in_flight.fetch_add(1, Ordering::AcqRel);
                         answering = true;
                     }
-                    close = request.close;
                     let head_len = request.head_len;
-                    answer(&request, &mut handler, &mut body, &mut output);
+                    close = answer(&request, &mut handler, stopping, &mut body, &mut output);
                     input.consume(head_len);
                 }
             }
@@ -195,7 +250,7 @@ impl ReadBuffer {
     }
 
     /// Reads what has arrived (parking the coroutine until something has), or fails at end of
-    /// stream. A head larger than the buffer grows it up to `MAX_HEAD` and a little more, so the
+    /// stream. A head larger than the buffer grows it up to `MAX_REQUEST_HEAD` and a little more, so the
     /// caller can tell an oversized head from a partial one.
     fn read_from(&mut self, stream: &mut TcpStream) -> io::Result<()> {
         if self.end == self.data.len() {
@@ -204,7 +259,8 @@ impl ReadBuffer {
                 self.end -= self.start;
                 self.start = 0;
             } else {
-                let grown = (self.data.len() * 2).clamp(Self::INITIAL, MAX_HEAD + READ_WINDOW);
+                let grown =
+                    (self.data.len() * 2).clamp(Self::INITIAL, MAX_REQUEST_HEAD + READ_WINDOW);
                 if grown == self.data.len() {
                     return Err(io::ErrorKind::OutOfMemory.into());
                 }
@@ -238,7 +294,7 @@ enum Decoded<'input> {
 }
 
 fn decode(input: &[u8]) -> Decoded<'_> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let head_len = match parsed.parse(input) {
         Ok(httparse::Status::Complete(len)) => len,
@@ -253,6 +309,8 @@ fn decode(input: &[u8]) -> Decoded<'_> {
     };
     // HTTP/1.0 closes after each response unless asked to keep alive; 1.1 the other way round.
     let mut close = version == 0;
+    let mut content_length = false;
+    let mut transfer_encoding = false;
     for header in parsed.headers.iter() {
         if header.name.eq_ignore_ascii_case("connection") {
             if header.value.eq_ignore_ascii_case(b"close") {
@@ -260,28 +318,55 @@ fn decode(input: &[u8]) -> Decoded<'_> {
             } else if header.value.eq_ignore_ascii_case(b"keep-alive") {
                 close = false;
             }
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding")
-            || (header.name.eq_ignore_ascii_case("content-length") && header.value != b"0")
-        {
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encoding = true;
             // No route takes a body; answering and closing is simpler and safer than skipping
             // one we do not want.
             close = true;
+        } else if header.name.eq_ignore_ascii_case("content-length") {
+            // Anything but one plain decimal (`+5`, `0x5`, `0, 32`, a second header) frames the
+            // body differently for different parsers: the shape of request smuggling.
+            if content_length
+                || header.value.is_empty()
+                || !header.value.iter().all(u8::is_ascii_digit)
+            {
+                return Decoded::Invalid(400);
+            }
+            content_length = true;
+            close |= header.value.iter().any(|digit| *digit != b'0');
         }
+    }
+    if content_length && transfer_encoding {
+        return Decoded::Invalid(400);
     }
     Decoded::Request(Request {
         head_len,
         method_is_get: method == "GET",
-        target,
+        target: origin_form(target),
         close,
     })
 }
 
+/// The path and query of a request target; RFC 9112 3.2.2 has servers accept the absolute form
+/// (`http://host/path?query`) as well.
+fn origin_form(target: &str) -> &str {
+    let Some(rest) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    else {
+        return target;
+    };
+    rest.find(['/', '?']).map_or("/", |start| &rest[start..])
+}
+
+/// Writes the response to `request` into `out`; true when the connection closes after it.
 fn answer(
     request: &Request<'_>,
     handler: &mut impl Handler,
+    stopping: &AtomicBool,
     body: &mut BytesMut,
     out: &mut BytesMut,
-) {
+) -> bool {
     if !request.method_is_get {
         write_response(
             out,
@@ -290,19 +375,25 @@ fn answer(
             b"method not allowed",
             request.close,
         );
-        return;
+        return request.close;
     }
     let (path, query) = match request.target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (request.target, None),
     };
     body.clear();
-    match handler.get(path, query, body) {
+    let answer = handler.get(path, query, body);
+    // Read after the handler, which may have waited on the database through the stop: once
+    // stopping, every answer says `Connection: close`, so a keep-alive client sends nothing
+    // more into a connection that is about to go away.
+    let close = request.close || stopping.load(Ordering::Relaxed);
+    match answer {
         Answer::Reply(reply) => {
-            write_response(out, reply.status, reply.content, &reply.body, request.close);
+            write_response(out, reply.status, reply.content, &reply.body, close);
         }
-        Answer::Rendered(content) => write_response(out, 200, content, body, request.close),
+        Answer::Rendered(content) => write_response(out, 200, content, body, close),
     }
+    close
 }
 
 fn write_error(out: &mut BytesMut, status: u16) {
