@@ -431,8 +431,9 @@ fn verified_and_loaded(results: &Value, types: &[&str]) -> anyhow::Result<()> {
         let verdict = &results["verify"]["axum"][test_type];
         ensure!(
             verdict == "pass",
-            "{test_type} verified {verdict}: {}",
-            results["verify"]["axum"]
+            "{test_type} verified {verdict}: {}\n{}",
+            results["verify"]["axum"],
+            failures(results, test_type)
         );
         ensure!(
             !levels(results, test_type).is_empty(),
@@ -440,6 +441,25 @@ fn verified_and_loaded(results: &Value, types: &[&str]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What failed TFB's rules for `test_type`, one line per finding, from the stored report.
+fn failures(results: &Value, test_type: &str) -> String {
+    let types = results["verification"]["axum"]["types"].as_array();
+    types
+        .into_iter()
+        .flatten()
+        .filter(|report| report["test_type"] == test_type)
+        .flat_map(|report| report["findings"].as_array().cloned().unwrap_or_default())
+        .filter(|finding| finding["level"] == "fail" && finding["strict"] == false)
+        .map(|finding| {
+            format!(
+                "  {}: {} ({})",
+                finding["check"], finding["message"], finding["url"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn levels(results: &Value, test_type: &str) -> Vec<Value> {

@@ -4,11 +4,11 @@
 //! decoded, 15 s timeout. It is written on raw sockets so that the checks see the headers exactly
 //! as the server sent them, and can send pipelined and malformed requests.
 
-use std::{io::Read, time::Duration};
+use std::{io::Read, net::SocketAddr, time::Duration};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpStream, lookup_host},
     time::timeout,
 };
 
@@ -106,23 +106,55 @@ fn parse_url(url: &str) -> Result<Url, FetchError> {
 
 /// GET `url` the way TFB's verifier did.
 pub async fn get(url: &str, accept: &str) -> Result<Response, FetchError> {
-    match timeout(TIMEOUT, get_following_redirects(url, accept)).await {
+    get_at(url, accept, None).await
+}
+
+/// Like [`get`], but connects to `address` (from [`resolve`]) instead of looking the URL's host
+/// up again, for as long as no redirect leads to another host. A burst resolves once: Docker's
+/// embedded name server fails some of 512 simultaneous lookups ("Temporary failure in name
+/// resolution"), which says nothing about the server under test.
+pub async fn get_at(
+    url: &str,
+    accept: &str,
+    address: Option<SocketAddr>,
+) -> Result<Response, FetchError> {
+    match timeout(TIMEOUT, get_following_redirects(url, accept, address)).await {
         Ok(result) => result,
         Err(_) => Err(FetchError::Timeout),
     }
 }
 
-async fn get_following_redirects(url: &str, accept: &str) -> Result<Response, FetchError> {
+/// The address `url`'s host and port resolve to first, as a connection to it would use.
+pub async fn resolve(url: &str) -> Result<SocketAddr, FetchError> {
+    let authority = parse_url(url)?.authority;
+    let mut addresses = lookup_host(&authority)
+        .await
+        .map_err(|error| FetchError::Connection(error.to_string()))?;
+    addresses
+        .next()
+        .ok_or_else(|| FetchError::Connection(format!("{authority} has no address")))
+}
+
+async fn get_following_redirects(
+    url: &str,
+    accept: &str,
+    address: Option<SocketAddr>,
+) -> Result<Response, FetchError> {
     let mut current = parse_url(url)?;
+    let resolved_authority = current.authority.clone();
     for _ in 0..=MAX_REDIRECTS {
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tfb-conformance\r\nAccept-Encoding: gzip, deflate\r\n\
              Accept: {accept}\r\nConnection: keep-alive\r\n\r\n",
             current.path, current.authority
         );
-        let mut stream = TcpStream::connect(&current.authority)
-            .await
-            .map_err(|error| FetchError::Connection(error.to_string()))?;
+        let connecting = match address {
+            Some(address) if current.authority == resolved_authority => {
+                TcpStream::connect(address).await
+            }
+            _ => TcpStream::connect(&current.authority).await,
+        };
+        let mut stream = connecting.map_err(|error| FetchError::Connection(error.to_string()))?;
         stream
             .write_all(request.as_bytes())
             .await
@@ -380,4 +412,57 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
         .windows(needle.len())
         .position(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Answers one request with 200 and hands back the request head it read.
+    async fn answer_once(listener: TcpListener) -> String {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0];
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        String::from_utf8(head).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_resolved_address_is_used_instead_of_the_host_name() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(answer_once(listener));
+        // `.invalid` never resolves (RFC 6761), so only the given address can be reached.
+        let url = format!("http://tfb-server.invalid:{}/db", address.port());
+        let response = get_at(&url, "*/*", Some(address)).await.unwrap();
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (200, &b"ok"[..])
+        );
+        let head = server.await.unwrap();
+        assert!(
+            head.contains(&format!("Host: tfb-server.invalid:{}\r\n", address.port())),
+            "{head}"
+        );
+        assert!(matches!(
+            get(&url, "*/*").await,
+            Err(FetchError::Connection(_))
+        ));
+        assert!(resolve(&url).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn resolve_gives_the_address_a_connection_uses() {
+        let address = resolve("http://127.0.0.1:8080/json").await.unwrap();
+        assert_eq!(address, "127.0.0.1:8080".parse().unwrap());
+    }
 }

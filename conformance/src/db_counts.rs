@@ -102,14 +102,18 @@ impl FailedTransactions {
 /// Sends `concurrency` requests at once, one per connection, and counts the failed ones the way
 /// siege does: no response, or a status of 400 or more. `None` when the burst timed out (TFB then
 /// counted no failures).
+///
+/// The server's name is resolved once for the whole burst (each request resolving it again
+/// only tests the name service); if that fails, each request tries on its own.
 async fn burst(url: &str, accept: &'static str, concurrency: usize) -> Option<FailedTransactions> {
+    let address = client::resolve(url).await.ok();
     let start = Arc::new(Barrier::new(concurrency));
     let mut requests = JoinSet::new();
     for _ in 0..concurrency {
         let (start, url) = (Arc::clone(&start), url.to_owned());
         requests.spawn(async move {
             start.wait().await;
-            match client::get(&url, accept).await {
+            match client::get_at(&url, accept, address).await {
                 Ok(response) if response.status < 400 => None,
                 Ok(response) => Some(format!("answered HTTP {}", response.status)),
                 Err(error) => Some(error.to_string()),
