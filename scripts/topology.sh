@@ -5,7 +5,7 @@
 # of deploy/compose.yaml, the client running `tfb benchmark` in client mode, and `docker compose
 # down -v` after it. Stops what it started, whatever happens.
 #
-#   scripts/topology.sh [--implementations axum,actix,may] [--cargo-profile release]
+#   scripts/topology.sh [--implementations axum,actix,may-minihttp] [--cargo-profile release]
 #                       [--load-profile quick] [--results DIR] [--version V] [--host-network]
 #
 # --host-network puts the three containers on the host's network (deploy/compose.multi-host.yaml,
@@ -28,7 +28,7 @@ host_network=false
 version="topology-$(git rev-parse --short HEAD 2>/dev/null || echo dev)"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --implementations) implementations="${2:?a comma-separated list, e.g. axum,may}"; shift 2 ;;
+    --implementations) implementations="${2:?a comma-separated list, e.g. axum,may-minihttp}"; shift 2 ;;
     --cargo-profile) cargo_profile="${2:?release or ci}"; shift 2 ;;
     --load-profile) load_profile="${2:?quick or tfb}"; shift 2 ;;
     --results) results="${2:?a folder}"; shift 2 ;;

@@ -19,6 +19,9 @@ pub struct Implementation {
     /// The Cargo package (and binary) name.
     pub package: String,
     pub config: BenchmarkConfig,
+    /// The contract clauses the framework cannot meet, with the reason for each, from the
+    /// folder's `contract-exceptions.json` (none when it has no such file).
+    pub exceptions: BTreeMap<ContractException, String>,
 }
 
 impl Implementation {
@@ -30,6 +33,61 @@ impl Implementation {
             format!("{}-{key}", self.config.framework)
         }
     }
+}
+
+/// A clause of the implementation contract (implementations/README.md) that a framework cannot
+/// meet from its glue. An implementation declares it, with the reason, in its
+/// `contract-exceptions.json`; the end-to-end tests then assert what the framework does instead,
+/// so a release of the framework that meets the clause fails them until the exception goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContractException {
+    /// Request heads of any size are read (and answered).
+    RequestHeadLimit,
+    /// A malformed request drops the answers to the valid ones before it on the connection.
+    AnsweredBeforeMalformed,
+    /// A client that half-closes after its request gets no answer.
+    HalfClose,
+    /// Something is printed for each malformed request.
+    OneLineOnly,
+    /// Idle and slow clients are never cut.
+    ClientHeadTimeout,
+    /// A failed accept is retried at once: out of descriptors, a core spins.
+    AcceptBackoff,
+    /// Connections are never closed by the server: not after `Connection: close`, nor after
+    /// a refusal (400, 413).
+    ConnectionClose,
+    /// SIGTERM exits at once: no drain, requests in flight are dropped.
+    GracefulStop,
+}
+
+impl ContractException {
+    /// The name `contract-exceptions.json` and the `notes` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContractException::RequestHeadLimit => "request-head-limit",
+            ContractException::AnsweredBeforeMalformed => "answered-before-malformed",
+            ContractException::HalfClose => "half-close",
+            ContractException::OneLineOnly => "one-line-only",
+            ContractException::ClientHeadTimeout => "client-head-timeout",
+            ContractException::AcceptBackoff => "accept-backoff",
+            ContractException::ConnectionClose => "connection-close",
+            ContractException::GracefulStop => "graceful-stop",
+        }
+    }
+}
+
+/// `contract-exceptions.json`: which framework release the exceptions were observed on, and
+/// each exception with its reason.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContractExceptions {
+    #[allow(
+        dead_code,
+        reason = "documentation for people; the tests read only the clauses"
+    )]
+    framework: String,
+    exceptions: BTreeMap<ContractException, String>,
 }
 
 /// `benchmark_config.json` in TFB's format (the keys the tools read; others are kept as-is).
@@ -95,11 +153,20 @@ pub fn implementations(root: &Path) -> anyhow::Result<Vec<Implementation>> {
             .and_then(|name| name.to_str())
             .context("implementation folder name is not UTF-8")?
             .to_owned();
+        let exceptions_path = dir.join("contract-exceptions.json");
+        let exceptions = if exceptions_path.is_file() {
+            serde_json::from_str::<ContractExceptions>(&fs::read_to_string(&exceptions_path)?)
+                .with_context(|| format!("parsing {}", exceptions_path.display()))?
+                .exceptions
+        } else {
+            BTreeMap::new()
+        };
         found.push(Implementation {
             name,
             dir,
             package,
             config,
+            exceptions,
         });
     }
     if found.is_empty() {

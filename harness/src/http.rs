@@ -69,6 +69,34 @@ impl Connection {
         self.runtime.block_on(within_timeout(stream.shutdown()))
     }
 
+    /// Sends `bytes` and half-closes in one TCP segment (corked until the shutdown), so the
+    /// server sees the request and the end of its input in the same read, whatever the timing.
+    pub fn send_and_finish(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let stream = self.reader.stream();
+        socket2::SockRef::from(&*stream).set_tcp_cork(true)?;
+        self.runtime.block_on(within_timeout(async {
+            stream.write_all(bytes).await?;
+            stream.shutdown().await
+        }))
+    }
+
+    /// Whether the server keeps the connection open, sending nothing, for `wait`: false once it
+    /// closes (or resets) it. A byte it sends is an error: nothing was asked.
+    pub fn still_open_after(&mut self, wait: Duration) -> io::Result<bool> {
+        let reader = &mut self.reader;
+        self.runtime.block_on(async {
+            match tokio::time::timeout(wait, reader.read_until_closed()).await {
+                Err(_) => Ok(true),
+                Ok(Ok(rest)) if rest.is_empty() => Ok(false),
+                Ok(Ok(rest)) => Err(io::Error::other(format!(
+                    "the server sent {:?} unasked",
+                    String::from_utf8_lossy(&rest[..rest.len().min(60)])
+                ))),
+                Ok(Err(error)) => Err(to_io(error)),
+            }
+        })
+    }
+
     pub fn get(&mut self, path: &str) -> io::Result<Response> {
         self.send(&get_request(path))?;
         self.read_response()

@@ -399,7 +399,7 @@ fn a_server_that_dies_is_reported_and_the_next_test_runs() {
         .args([
             "benchmark",
             "--test",
-            "axum,may",
+            "axum,may-minihttp",
             "--quiet",
             "--results-dir",
         ])
@@ -453,8 +453,8 @@ fn a_server_that_dies_is_reported_and_the_next_test_runs() {
             reported += 1;
         }
         assert!(
-            !json["rawData"][test_type]["may"].is_null(),
-            "may's {test_type} was loaded after axum died"
+            !json["rawData"][test_type]["may-minihttp"].is_null(),
+            "may-minihttp's {test_type} was loaded after axum died"
         );
     }
     assert!(

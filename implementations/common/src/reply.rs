@@ -40,8 +40,8 @@ pub struct Reply {
     pub body: Bytes,
 }
 
-/// The plaintext test's body: exactly 13 bytes, no trailing newline.
-const HELLO_WORLD: &[u8] = b"Hello, World!";
+/// The plaintext test's body (exactly 13 bytes, no trailing newline) and the JSON test's message.
+pub const HELLO_WORLD: &str = "Hello, World!";
 
 /// The short body sent while the database cannot be reached.
 const DATABASE_UNAVAILABLE: &[u8] = b"database unavailable";
@@ -62,7 +62,7 @@ impl Reply {
 
     /// The plaintext test.
     pub fn hello_plaintext() -> Self {
-        Self::ok(Content::Plain, Bytes::from_static(HELLO_WORLD))
+        Self::ok(Content::Plain, Bytes::from_static(HELLO_WORLD.as_bytes()))
     }
 
     pub fn not_found() -> Self {
@@ -70,6 +70,22 @@ impl Reply {
             status: 404,
             content: Content::Plain,
             body: Bytes::from_static(b"not found"),
+        }
+    }
+
+    /// A request refused before routing, for the frameworks whose glue decides it: 400 (its
+    /// framing), 405 (not a GET) or 413 (a body no route takes).
+    pub fn refused(status: u16) -> Self {
+        let body: &'static [u8] = match status {
+            400 => b"bad request",
+            405 => b"method not allowed",
+            413 => b"content too large",
+            _ => b"refused",
+        };
+        Self {
+            status,
+            content: Content::Plain,
+            body: Bytes::from_static(body),
         }
     }
 

@@ -1,5 +1,5 @@
-# The may reference implementation. Build from the repository root:
-#   docker build -f dockerfiles/may.dockerfile -t tfb-may .
+# The may_minihttp reference implementation. Build from the repository root:
+#   docker build -f dockerfiles/may-minihttp.dockerfile -t tfb-may-minihttp .
 # scripts/images.sh builds every image with one version and can push them to a registry.
 # Build it on the machine that will serve the benchmark: the binary targets that CPU.
 # --build-arg PROFILE=ci builds with the workspace's lighter test profile instead of release.
@@ -19,22 +19,22 @@ ARG PROFILE
 ENV RUSTFLAGS="-C target-cpu=native"
 COPY --from=planner /src/recipe.json recipe.json
 # The dependencies alone: this layer is reused until Cargo.toml or Cargo.lock change.
-RUN cargo chef cook --profile "$PROFILE" --locked --recipe-path recipe.json -p tfb-may
+RUN cargo chef cook --profile "$PROFILE" --locked --recipe-path recipe.json -p tfb-may-minihttp
 COPY . .
-RUN cargo build --profile "$PROFILE" --locked -p tfb-may
+RUN cargo build --profile "$PROFILE" --locked -p tfb-may-minihttp
 
 FROM debian:12.12-slim
 ARG PROFILE
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG SOURCE=unknown
-LABEL org.opencontainers.image.title="tfb-may" \
-      org.opencontainers.image.description="The may reference implementation of the TechEmpower test types" \
+LABEL org.opencontainers.image.title="tfb-may-minihttp" \
+      org.opencontainers.image.description="The may_minihttp reference implementation of the TechEmpower test types" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}"
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tfb
-COPY --from=builder /src/target/${PROFILE}/tfb-may /usr/local/bin/tfb-may
+COPY --from=builder /src/target/${PROFILE}/tfb-may-minihttp /usr/local/bin/tfb-may-minihttp
 USER 10001
 # The password is TFB's published one, part of the default URL of every implementation; set
 # DATABASE_URL at run time to use other credentials.
@@ -44,4 +44,4 @@ EXPOSE 8080
 # bash's /dev/tcp needs no extra package; /plaintext does not touch the database.
 HEALTHCHECK --interval=5s --timeout=3s --retries=12 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT} && printf 'GET /plaintext HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && head -c 12 <&3 | grep -q ' 200'"]
-CMD ["/usr/local/bin/tfb-may"]
+CMD ["/usr/local/bin/tfb-may-minihttp"]
