@@ -1621,6 +1621,22 @@ fn database_paths(target: &Target) -> Vec<String> {
         .collect()
 }
 
+/// The answer the contract gives a request it cannot serve from the database: a 5xx whose body
+/// says why in a line, not a page and not an empty reply that looks like a crash.
+fn short_server_error(path: &str, situation: &str, response: &Response) -> CheckResult {
+    if (500..600).contains(&response.status)
+        && !response.body.is_empty()
+        && response.body.len() <= 200
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "GET {path} {situation}: expected a 5xx with a short body, got {} {:?}",
+        response.status,
+        response.text()
+    ))
+}
+
 /// Asks `path` until it answers 200, for at most [`RECOVERY_PATIENCE`].
 fn served_again(address: SocketAddr, path: &str, outage: &str) -> CheckResult {
     let back = Instant::now();
@@ -1676,13 +1692,7 @@ fn database_stall_is_survived(target: &Target) -> CheckResult {
         let response = response.map_err(|error| {
             format!("GET {path} with the database stalled: no answer ({error})")
         })?;
-        if !(500..600).contains(&response.status) || response.body.len() > 200 {
-            return Err(format!(
-                "GET {path} with the database stalled: expected a short 5xx, got {} {:?}",
-                response.status,
-                response.text()
-            ));
-        }
+        short_server_error(path, "with the database stalled", &response)?;
     }
     proxy.resume();
     for path in &paths {
@@ -1722,13 +1732,7 @@ fn locked_table_holds_only_updates(target: &Target) -> CheckResult {
                         let response = http::get(address, path).map_err(|error| {
                             format!("GET {path} with world locked: no answer ({error})")
                         })?;
-                        if !(500..600).contains(&response.status) || response.body.len() > 200 {
-                            return Err(format!(
-                                "GET {path} with world locked: expected a short 5xx, got {} {:?}",
-                                response.status,
-                                response.text()
-                            ));
-                        }
+                        short_server_error(path, "with world locked", &response)?;
                     }
                     Ok(())
                 })
@@ -1811,16 +1815,11 @@ fn database_restart_is_survived(target: &Target) -> CheckResult {
             let started = Instant::now();
             let response = get(path)?;
             let elapsed = started.elapsed();
-            if !(500..600).contains(&response.status)
-                || response.body.is_empty()
-                || response.body.len() > 200
-            {
-                return Err(format!(
-                    "GET {path} with the database down (round {round}): expected a 5xx with a short body, got {} {:?}",
-                    response.status,
-                    response.text()
-                ));
-            }
+            short_server_error(
+                path,
+                &format!("with the database down (round {round})"),
+                &response,
+            )?;
             if elapsed > PROMPT_FAILURE {
                 return Err(format!(
                     "GET {path} with the database down took {elapsed:?}, more than {PROMPT_FAILURE:?}"
