@@ -14,6 +14,14 @@ use crate::{
 
 /// TFB gave siege this long for the whole burst.
 const BURST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a burst waits for the database to become quiet before giving up.
+const QUIET_PATIENCE: Duration = Duration::from_secs(30);
+/// Counters that do not move for this long, with no statement running, make a quiet database.
+const QUIET_STILLNESS: Duration = Duration::from_millis(500);
+/// A wait longer than this means someone was still working when the burst was due (strict warn).
+const BUSY_WARNING: Duration = Duration::from_secs(1);
+/// Both TFB tables: whatever runs on either would be counted in some window.
+const BOTH_TABLES: &str = "[[:<:]](world|fortune)[[:>:]]";
 /// TFB's PostgreSQL margin: it only changes the numbers printed for rows.
 const POSTGRES_MARGIN: f64 = 1.011;
 
@@ -69,12 +77,13 @@ async fn read_counters(
     })
 }
 
-/// The failed requests of one burst, counted by cause: siege only counted them, but a user
-/// fixing a server needs to know whether it answered 503, reset connections or never answered.
+/// Requests of one burst counted by cause: siege only counted its failed transactions, but a
+/// user fixing a server needs to know whether it answered 503, reset connections or never
+/// answered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FailedTransactions(BTreeMap<String, usize>);
+pub struct Causes(BTreeMap<String, usize>);
 
-impl FailedTransactions {
+impl Causes {
     fn record(&mut self, cause: String) {
         *self.0.entry(cause).or_default() += 1;
     }
@@ -83,29 +92,91 @@ impl FailedTransactions {
         self.0.values().sum()
     }
 
-    /// TFB's message, then the causes, most frequent first.
-    fn message(&self) -> String {
+    /// The causes, most frequent first.
+    fn list(&self) -> String {
         let mut causes: Vec<_> = self.0.iter().collect();
         causes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let causes: Vec<_> = causes
             .into_iter()
             .map(|(cause, count)| format!("{count} \u{d7} {cause}"))
             .collect();
+        causes.join("; ")
+    }
+}
+
+/// What one burst's requests came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BurstOutcome {
+    /// siege's failed transactions, the number in TFB's message.
+    pub failed: Causes,
+    /// Transactions siege let through that were not a whole 200 response (a 404, a 510, a body
+    /// cut short): no failure for TFB, a strict one here.
+    pub not_ok: Causes,
+}
+
+impl BurstOutcome {
+    /// TFB's message, then the causes.
+    fn failed_message(&self) -> String {
         format!(
             "{} failed transactions. Causes (not in TFB's message): {}.",
-            self.count(),
-            causes.join("; ")
+            self.failed.count(),
+            self.failed.list()
+        )
+    }
+
+    fn not_ok_message(&self) -> String {
+        format!(
+            "{} responses of the burst were not a whole 200 response, which siege did not count \
+             as failed transactions (stricter than TFB): {}.",
+            self.not_ok.count(),
+            self.not_ok.list()
         )
     }
 }
 
-/// Sends `concurrency` requests at once, one per connection, and counts the failed ones the way
-/// siege does: no response, or a status of 400 or more. `None` when the burst timed out (TFB then
-/// counted no failures).
+/// Whether siege 4.0.7, which TFB's bursts ran, counted a response with this status as a failed
+/// transaction. Its browser gives up on 408, 418 and 500-509 only; every other status, 404 and
+/// 510 included, is a transaction that went through (siege's "availability" counts them
+/// separately, but TFB read only "Failed transactions").
+pub fn siege_fails_status(status: u16) -> bool {
+    matches!(status, 408 | 418 | 500..=509)
+}
+
+/// One request of a burst as siege saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Transaction {
+    Whole200,
+    /// Through for siege, but not a whole 200 response; the cause.
+    ThroughNotOk(String),
+    /// A failed transaction for siege; the cause.
+    Failed(String),
+}
+
+/// How siege counted one request. A response whose head arrived but whose body was cut short
+/// went through for siege, by its status alone (`zero-data-ok` is on by default and TFB's
+/// `.siegerc` leaves it so).
+fn siege_transaction(outcome: Result<client::Response, client::FetchError>) -> Transaction {
+    let (status, lost_body) = match outcome {
+        Ok(response) => (response.status, None),
+        Err(client::FetchError::BodyLost { status, detail }) => (status, Some(detail)),
+        Err(error) => return Transaction::Failed(error.to_string()),
+    };
+    if siege_fails_status(status) {
+        return Transaction::Failed(format!("answered HTTP {status}"));
+    }
+    match lost_body {
+        Some(detail) => Transaction::ThroughNotOk(format!("a {status} head, then {detail}")),
+        None if status == 200 => Transaction::Whole200,
+        None => Transaction::ThroughNotOk(format!("answered HTTP {status}")),
+    }
+}
+
+/// Sends `concurrency` requests at once, one per connection, and counts them the way siege does
+/// ([`siege_transaction`]). `None` when the burst timed out (TFB then counted no failures).
 ///
 /// The server's name is resolved once for the whole burst (each request resolving it again
 /// only tests the name service); if that fails, each request tries on its own.
-async fn burst(url: &str, accept: &'static str, concurrency: usize) -> Option<FailedTransactions> {
+async fn burst(url: &str, accept: &'static str, concurrency: usize) -> Option<BurstOutcome> {
     let address = client::resolve(url).await.ok();
     let start = Arc::new(Barrier::new(concurrency));
     let mut requests = JoinSet::new();
@@ -113,70 +184,165 @@ async fn burst(url: &str, accept: &'static str, concurrency: usize) -> Option<Fa
         let (start, url) = (Arc::clone(&start), url.to_owned());
         requests.spawn(async move {
             start.wait().await;
-            match client::get_at(&url, accept, address).await {
-                Ok(response) if response.status < 400 => None,
-                Ok(response) => Some(format!("answered HTTP {}", response.status)),
-                Err(error) => Some(error.to_string()),
-            }
+            siege_transaction(client::get_within(&url, accept, address, BURST_TIMEOUT).await)
         });
     }
     let collect = async {
-        let mut failed = FailedTransactions::default();
+        let mut outcome = BurstOutcome::default();
         while let Some(result) = requests.join_next().await {
             match result {
-                Ok(None) => {}
-                Ok(Some(cause)) => failed.record(cause),
-                Err(error) => failed.record(format!("the request task failed: {error}")),
+                Ok(Transaction::Whole200) => {}
+                Ok(Transaction::ThroughNotOk(cause)) => outcome.not_ok.record(cause),
+                Ok(Transaction::Failed(cause)) => outcome.failed.record(cause),
+                Err(error) => outcome
+                    .failed
+                    .record(format!("the request task failed: {error}")),
             }
         }
-        failed
+        outcome
     };
     tokio::time::timeout(BURST_TIMEOUT, collect).await.ok()
 }
 
-/// Runs the burst and returns TFB's findings for it.
-pub async fn verify_counts(database_url: &str, spec: &CountSpec, ci: bool) -> Vec<Finding> {
+/// The findings of one type's counts, and how long its burst waited for a quiet database.
+#[derive(Debug, Clone, Default)]
+pub struct Counted {
+    pub findings: Vec<Finding>,
+    pub quiet_wait: Duration,
+}
+
+/// What the database was doing while a burst waited for it.
+struct Activity {
+    /// Calls of statements on either table, all sessions.
+    calls: i64,
+    /// Statements running right now in other sessions of this database, whatever they touch: a
+    /// server may be inside a statement of its own (a sleep, a lock wait) between two counted
+    /// ones.
+    running: i64,
+}
+
+async fn read_activity(client: &tokio_postgres::Client) -> Result<Activity, tokio_postgres::Error> {
+    let calls = client
+        .query_one(
+            "SELECT coalesce(SUM(calls), 0)::int8 FROM pg_stat_statements WHERE query ~* $1",
+            &[&BOTH_TABLES],
+        )
+        .await?;
+    let running = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+             AND pid <> pg_backend_pid() AND datname = current_database()",
+            &[],
+        )
+        .await?;
+    Ok(Activity {
+        calls: calls.get(0),
+        running: running.get(0),
+    })
+}
+
+/// Waits, up to [`QUIET_PATIENCE`], until no other session runs a statement and the tables'
+/// counters stand still for [`QUIET_STILLNESS`]: a counting window must see only its own burst, not a
+/// slow server still working off an earlier type's requests (TFB's slower pacing let such a
+/// server drain). The error says what was still moving.
+async fn wait_until_quiet(client: &tokio_postgres::Client) -> Result<Duration, String> {
+    let started = tokio::time::Instant::now();
+    let mut still_since = started;
+    let mut last = read_activity(client)
+        .await
+        .map_err(|error| error.to_string())?;
+    loop {
+        if last.running == 0 && still_since.elapsed() >= QUIET_STILLNESS {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > QUIET_PATIENCE {
+            return Err(format!(
+                "statements were still running ({} at the last look) or being counted on world \
+                 and fortune after {} s",
+                last.running,
+                QUIET_PATIENCE.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = read_activity(client)
+            .await
+            .map_err(|error| error.to_string())?;
+        if now.calls != last.calls || now.running > 0 {
+            still_since = tokio::time::Instant::now();
+        }
+        last = now;
+    }
+}
+
+/// Waits for a quiet database, runs the burst and returns TFB's findings for it.
+pub async fn verify_counts(database_url: &str, spec: &CountSpec, ci: bool) -> Counted {
     let url = &spec.url;
+    let unreadable = |error: tokio_postgres::Error| Counted {
+        findings: vec![Finding::fail(
+            format!("Could not read pg_stat_statements: {error}"),
+            url,
+        )],
+        quiet_wait: Duration::ZERO,
+    };
     let client = match connect(database_url).await {
         Ok(client) => client,
-        Err(error) => {
-            return vec![Finding::fail(
-                format!("Could not read pg_stat_statements: {error}"),
-                url,
-            )];
+        Err(error) => return unreadable(error),
+    };
+    let quiet_wait = match wait_until_quiet(&client).await {
+        Ok(waited) => waited,
+        Err(problem) => {
+            return Counted {
+                findings: vec![Finding::fail(
+                    format!(
+                        "The database never became quiet before the burst: {problem}. The counts \
+                         would include statements that are not this burst's, so they were not taken."
+                    ),
+                    url,
+                )],
+                quiet_wait: QUIET_PATIENCE,
+            };
         }
     };
+    let mut findings = Vec::new();
+    if quiet_wait > BUSY_WARNING {
+        findings.push(
+            Finding::warn(
+                format!(
+                    "The database was busy for {:.1} s before this burst: statements on world or \
+                     fortune kept running after the earlier requests had been answered or given \
+                     up (a server still working off a queue, or another client of the database)",
+                    quiet_wait.as_secs_f64()
+                ),
+                url,
+            )
+            .strict(),
+        );
+    }
     let before = match read_counters(&client, spec.table).await {
         Ok(counters) => counters,
-        Err(error) => {
-            return vec![Finding::fail(
-                format!("Could not read pg_stat_statements: {error}"),
-                url,
-            )];
-        }
+        Err(error) => return unreadable(error),
     };
-    let failed = burst(url, spec.accept, spec.concurrency)
+    let outcome = burst(url, spec.accept, spec.concurrency)
         .await
         .unwrap_or_default();
     let after = match read_counters(&client, spec.table).await {
         Ok(counters) => counters,
-        Err(error) => {
-            return vec![Finding::fail(
-                format!("Could not read pg_stat_statements: {error}"),
-                url,
-            )];
-        }
+        Err(error) => return unreadable(error),
     };
-    evaluate(
+    findings.extend(evaluate(
         spec,
         ci,
-        &failed,
+        &outcome,
         Counters {
             queries: after.queries - before.queries,
             rows: after.rows - before.rows,
             rows_updated: after.rows_updated - before.rows_updated,
         },
-    )
+    ));
+    Counted {
+        findings,
+        quiet_wait,
+    }
 }
 
 async fn connect(database_url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
@@ -188,12 +354,7 @@ async fn connect(database_url: &str) -> Result<tokio_postgres::Client, tokio_pos
     Ok(client)
 }
 
-fn evaluate(
-    spec: &CountSpec,
-    ci: bool,
-    failed: &FailedTransactions,
-    delta: Counters,
-) -> Vec<Finding> {
+fn evaluate(spec: &CountSpec, ci: bool, outcome: &BurstOutcome, delta: Counters) -> Vec<Finding> {
     let url = &spec.url;
     let concurrency = spec.concurrency as f64;
     let mut expected_queries = spec.expected_queries as f64;
@@ -210,8 +371,11 @@ fn evaluate(
     }
     let queries_margin = if ci { 1.015 } else { 1.0 };
     let mut findings = Vec::new();
-    if !ci && failed.count() > 0 {
-        findings.push(Finding::fail(failed.message(), url));
+    if !ci && outcome.failed.count() > 0 {
+        findings.push(Finding::fail(outcome.failed_message(), url));
+    }
+    if outcome.not_ok.count() > 0 {
+        findings.push(Finding::fail(outcome.not_ok_message(), url).strict());
     }
     findings.push(count_result(
         "executed queries",
@@ -284,16 +448,18 @@ mod tests {
         findings.iter().map(|finding| finding.level).collect()
     }
 
-    fn none() -> FailedTransactions {
-        FailedTransactions::default()
+    fn none() -> BurstOutcome {
+        BurstOutcome::default()
     }
 
-    fn three() -> FailedTransactions {
-        let mut failed = FailedTransactions::default();
-        failed.record("Connection to server timed out".to_owned());
-        failed.record("answered HTTP 503".to_owned());
-        failed.record("answered HTTP 503".to_owned());
-        failed
+    fn three() -> BurstOutcome {
+        let mut outcome = BurstOutcome::default();
+        outcome
+            .failed
+            .record("Connection to server timed out".to_owned());
+        outcome.failed.record("answered HTTP 503".to_owned());
+        outcome.failed.record("answered HTTP 503".to_owned());
+        outcome
     }
 
     fn delta(queries: i64, rows: i64, rows_updated: i64) -> Counters {
@@ -366,6 +532,70 @@ mod tests {
         assert_eq!(
             per_row[0].message,
             "Only 20479 executed queries in the database out of roughly 20480 expected."
+        );
+    }
+
+    fn response(status: u16) -> Result<client::Response, client::FetchError> {
+        Ok(client::Response {
+            status,
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+            wire_length: 2,
+        })
+    }
+
+    #[test]
+    fn siege_fails_only_what_its_browser_gives_up_on() {
+        use Transaction::*;
+        let failed = |status: u16| Failed(format!("answered HTTP {status}"));
+        let through = |status: u16| ThroughNotOk(format!("answered HTTP {status}"));
+        for (status, expected) in [
+            (200, Whole200),
+            (204, through(204)),
+            (400, through(400)),
+            (404, through(404)),
+            (407, through(407)),
+            (408, failed(408)),
+            (418, failed(418)),
+            (429, through(429)),
+            (499, through(499)),
+            (500, failed(500)),
+            (503, failed(503)),
+            (509, failed(509)),
+            (510, through(510)),
+            (599, through(599)),
+        ] {
+            assert_eq!(siege_transaction(response(status)), expected, "{status}");
+        }
+        let cut = |status| client::FetchError::BodyLost {
+            status,
+            detail: "the body ended".to_owned(),
+        };
+        assert_eq!(
+            siege_transaction(Err(cut(200))),
+            ThroughNotOk("a 200 head, then the body ended".to_owned())
+        );
+        assert_eq!(siege_transaction(Err(cut(503))), failed(503));
+        assert_eq!(
+            siege_transaction(Err(client::FetchError::Timeout)),
+            Failed("Connection to server timed out".to_owned())
+        );
+    }
+
+    #[test]
+    fn responses_siege_let_through_fail_only_the_strict_verdict() {
+        let db = spec(false, 512, 512);
+        let mut outcome = BurstOutcome::default();
+        outcome.not_ok.record("answered HTTP 404".to_owned());
+        let findings = evaluate(&db, false, &outcome, delta(512, 512, 0));
+        assert_eq!(levels(&findings), [Level::Fail, Level::Pass, Level::Pass]);
+        assert!(findings[0].strict, "{findings:?}");
+        assert!(
+            findings[0].message.starts_with(
+                "1 responses of the burst were not a whole 200 response, which siege did not count"
+            ),
+            "{}",
+            findings[0].message
         );
     }
 }

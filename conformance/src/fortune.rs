@@ -35,8 +35,7 @@ pub fn verify_page(body: &[u8], url: &str) -> Result<Vec<Finding>, String> {
     if body.is_empty() {
         return Ok(vec![Finding::fail("Empty response", url)]);
     }
-    let text =
-        std::str::from_utf8(body).map_err(|error| format!("the body is not UTF-8: {error}"))?;
+    let text = std::str::from_utf8(body).map_err(|error| python_decode_error(body, error))?;
     let normalised = normalise(text);
     if normalised == EXPECTED {
         return Ok(Vec::new());
@@ -346,8 +345,54 @@ fn diff_hunks(got: &str, expected: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Python's `UnicodeDecodeError` text for `body.decode()`, which TFB's fortunes check raised on a
+/// page that is not UTF-8.
+fn python_decode_error(body: &[u8], error: std::str::Utf8Error) -> String {
+    let position = error.valid_up_to();
+    let byte = body[position];
+    let reason = match error.error_len() {
+        None => {
+            let end = body.len() - 1;
+            return if end == position {
+                format!(
+                    "'utf-8' codec can't decode byte {byte:#04x} in position {position}: unexpected end of data"
+                )
+            } else {
+                format!(
+                    "'utf-8' codec can't decode bytes in position {position}-{end}: unexpected end of data"
+                )
+            };
+        }
+        Some(_) if matches!(byte, 0x80..=0xc1 | 0xf5..=0xff) => "invalid start byte",
+        Some(_) => "invalid continuation byte",
+    };
+    format!("'utf-8' codec can't decode byte {byte:#04x} in position {position}: {reason}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decode_errors_read_as_python_words_them() {
+        let error =
+            |bytes: &[u8]| python_decode_error(bytes, std::str::from_utf8(bytes).unwrap_err());
+        assert_eq!(
+            error(b"ab\xe9\xe8"),
+            "'utf-8' codec can't decode byte 0xe9 in position 2: invalid continuation byte"
+        );
+        assert_eq!(
+            error(b"\xff"),
+            "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"
+        );
+        assert_eq!(
+            error(b"a\xe2\x82"),
+            "'utf-8' codec can't decode bytes in position 1-2: unexpected end of data"
+        );
+        assert_eq!(
+            error(b"a\xe2"),
+            "'utf-8' codec can't decode byte 0xe2 in position 1: unexpected end of data"
+        );
+    }
+
     use super::*;
 
     /// A correct page as our implementations write it (sailfish's escaping).

@@ -86,10 +86,16 @@ pub async fn verify_headers(
     tokio::time::sleep(DATE_RECHECK_DELAY).await;
     match client::get(url, accept).await {
         Ok(second) => {
-            let second_date = second.header("Date").unwrap_or_default();
-            if second_date == first_date {
+            // Python's `None == None`: two responses without a Date are "the same Date".
+            let second_date = second.header("Date");
+            if second_date == response.header("Date") {
+                let shown = |date: Option<&str>| date.unwrap_or("None").to_owned();
                 findings.push(Finding::fail(
-                    format!("Invalid Cached Date. Found \"{first_date}\" and \"{second_date}\" on separate requests."),
+                    format!(
+                        "Invalid Cached Date. Found \"{}\" and \"{}\" on separate requests.",
+                        shown(response.header("Date")),
+                        shown(second_date)
+                    ),
                     url,
                 ));
             }

@@ -10,12 +10,15 @@ use crate::report::{Finding, Level};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TfbException(pub String);
 
-/// TFB's fail for any exception raised while verifying.
+/// TFB's fail for any exception raised while verifying, in its words and indentation. The
+/// exception's text is Python's where we can say it (`invalid literal for int() ...`); the
+/// traceback TFB appended cannot be, as no Python ran, and a line says so instead.
 pub fn exception_finding(exception: &TfbException, url: &str) -> Finding {
     Finding::fail(
         format!(
-            "Caused Exception in TFB\n  This is most likely a result of your framework's response not matching \
-             what TFB expected ({})",
+            "Caused Exception in TFB\n            This almost certainly means your return value is incorrect,\n            \
+             but also that you have found a bug. Please submit an issue\n            \
+             including this message: {}\n(TFB appended Python's traceback here)",
             exception.0
         ),
         url,
@@ -31,26 +34,92 @@ pub fn parse_body(body: &[u8], url: &str) -> Result<Value, Finding> {
         .map_err(|error| Finding::fail(format!("Invalid JSON: {error}"), url))
 }
 
-/// Python's `repr`-like rendering of a value in messages.
-fn shown(value: &Value) -> String {
-    value.to_string()
+/// Python's `str()` of a decoded JSON value, as TFB's messages show it.
+fn python_str(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => python_repr(other),
+    }
 }
 
+/// Python's `repr()` of a decoded JSON value: `None`, `True`, `'text'`, `[1, 2]`, `{'a': 1}`.
+fn python_repr(value: &Value) -> String {
+    match value {
+        Value::Null => "None".to_owned(),
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        Value::Number(number) => number.to_string(),
+        Value::String(text) => python_string_repr(text),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(python_repr).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(object) => {
+            let pairs: Vec<String> = object
+                .iter()
+                .map(|(key, value)| format!("{}: {}", python_string_repr(key), python_repr(value)))
+                .collect();
+            format!("{{{}}}", pairs.join(", "))
+        }
+    }
+}
+
+/// Python quotes with `'` unless the text holds a `'` and no `"`.
+fn python_string_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for character in text.chars() {
+        match character {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            character if character == quote => {
+                out.push('\\');
+                out.push(character);
+            }
+            character => out.push(character),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `TypeError` text for `int()` of a value that is no number and no string.
+fn int_type_error(value: &Value) -> String {
+    let type_name = match value {
+        Value::Null => "NoneType",
+        Value::Array(_) => "list",
+        _ => "dict",
+    };
+    format!(
+        "int() argument must be a string, a bytes-like object or a real number, not '{type_name}'"
+    )
+}
+
+/// TFB's hello-world check meant to warn past this many keys, but called `list.append` with two
+/// arguments there, so Python raised instead.
+const HELLO_KEYS_THAT_RAISE: usize = 28;
+
 /// The JSON test's object (`verify_helloworld_object`).
-pub fn verify_hello_world(value: &Value, url: &str) -> Vec<Finding> {
+pub fn verify_hello_world(value: &Value, url: &str) -> Result<Vec<Finding>, TfbException> {
     let Some(object) = value.as_object() else {
-        return vec![Finding::fail("Not a valid JSON object", url)];
+        return Ok(vec![Finding::fail("Not a valid JSON object", url)]);
     };
     let mut lowered: Map<String, Value> = Map::new();
     for (key, value) in object {
         let Some(text) = value.as_str() else {
-            return vec![Finding::fail("Not a valid JSON object", url)];
+            return Ok(vec![Finding::fail("Not a valid JSON object", url)]);
         };
         lowered.insert(key.to_lowercase(), Value::String(text.to_lowercase()));
     }
     let mut findings = Vec::new();
     let Some(message) = lowered.get("message") else {
-        return vec![Finding::fail("Missing required key 'message'", url)];
+        return Ok(vec![Finding::fail("Missing required key 'message'", url)]);
     };
     if lowered.len() > 1 {
         let extra: Vec<&str> = lowered
@@ -66,14 +135,20 @@ pub fn verify_hello_world(value: &Value, url: &str) -> Vec<Finding> {
             url,
         ));
     }
-    let message = message.as_str().unwrap_or_default();
-    if message != "hello, world!" {
-        findings.push(Finding::fail(
-            format!("Expected message of 'hello, world!', got '{message}'"),
-            url,
+    if lowered.len() >= HELLO_KEYS_THAT_RAISE {
+        return Err(TfbException(
+            "list.append() takes exactly one argument (2 given)".to_owned(),
         ));
     }
-    findings
+    let message = message.as_str().unwrap_or_default();
+    if message != "hello, world!" {
+        // TFB returns this fail alone, dropping the warn above.
+        return Ok(vec![Finding::fail(
+            format!("Expected message of 'hello, world!', got '{message}'"),
+            url,
+        )]);
+    }
+    Ok(findings)
 }
 
 /// Python's `int(value)` on a decoded JSON value.
@@ -116,6 +191,14 @@ fn python_int(value: &Value) -> PythonInt {
     }
 }
 
+/// Python's `ValueError` text for `int()` of a string that is no integer.
+fn int_value_error(value: &Value) -> String {
+    format!(
+        "invalid literal for int() with base 10: {}",
+        python_repr(value)
+    )
+}
+
 /// Caps a finding's level at `severity` (the `max_infraction` of TFB's list checks).
 fn capped(mut finding: Finding, severity: Level) -> Finding {
     finding.level = finding.level.min(severity);
@@ -129,11 +212,14 @@ pub fn verify_world(
     severity: Level,
 ) -> Result<Vec<Finding>, TfbException> {
     let Some(object) = value.as_object() else {
+        let text = python_str(value);
+        let got = if text.chars().count() > 20 {
+            format!("{}...", text.chars().take(17).collect::<String>())
+        } else {
+            text
+        };
         return Ok(vec![capped(
-            Finding::fail(
-                format!("Expected a JSON object, got '{}'", shown(value)),
-                url,
-            ),
+            Finding::fail(format!("Expected a JSON object, got '{got}' instead"), url),
             severity,
         )]);
     };
@@ -158,7 +244,8 @@ pub fn verify_world(
         .map(String::as_str)
         .filter(|key| *key != "id" && *key != "randomnumber")
         .collect();
-    if !extra.is_empty() {
+    // TFB compares the key count with two, so an extra key beside a missing one is no warn.
+    if lowered.len() > 2 {
         findings.push(Finding::warn(
             format!(
                 "An extra key(s) is being included with the db object: {}",
@@ -176,23 +263,18 @@ pub fn verify_world(
             url,
         )),
         PythonInt::Value(_) => {}
-        PythonInt::TypeError => {
-            return Ok(vec![capped(
-                Finding::fail(
-                    format!(
-                        "Response key 'id' does not map to an integer - {}",
-                        shown(&lowered["id"])
-                    ),
-                    url,
+        PythonInt::TypeError => findings.push(capped(
+            Finding::fail(
+                format!(
+                    "Response key 'id' does not map to an integer - {}",
+                    int_type_error(&lowered["id"])
                 ),
-                severity,
-            )]);
-        }
+                url,
+            ),
+            severity,
+        )),
         PythonInt::ValueError => {
-            return Err(TfbException(format!(
-                "id {} is not an integer",
-                shown(&lowered["id"])
-            )));
+            return Err(TfbException(int_value_error(&lowered["id"])));
         }
     }
     match python_int(&lowered["randomnumber"]) {
@@ -204,18 +286,15 @@ pub fn verify_world(
         PythonInt::TypeError => findings.push(capped(
             Finding::fail(
                 format!(
-                    "Response key 'randomNumber' does not map to an integer - {}",
-                    shown(&lowered["randomnumber"])
+                    "Response key 'randomnumber' does not map to an integer - {}",
+                    int_type_error(&lowered["randomnumber"])
                 ),
                 url,
             ),
             severity,
         )),
         PythonInt::ValueError => {
-            return Err(TfbException(format!(
-                "randomNumber {} is not an integer",
-                shown(&lowered["randomnumber"])
-            )));
+            return Err(TfbException(int_value_error(&lowered["randomnumber"])));
         }
     }
     Ok(findings)
@@ -287,6 +366,7 @@ mod tests {
 
     #[test]
     fn hello_world_rules() {
+        let verify_hello_world = |value: &Value, url: &str| verify_hello_world(value, url).unwrap();
         assert!(verify_hello_world(&json!({"message": "Hello, World!"}), "/json").is_empty());
         assert!(verify_hello_world(&json!({"Message": "HELLO, WORLD!"}), "/json").is_empty());
         assert_eq!(
@@ -313,6 +393,73 @@ mod tests {
             )),
             [Level::Fail]
         );
+        // A wrong message is the only finding, as in TFB, even beside extra keys.
+        assert_eq!(
+            verify_hello_world(&json!({"message": "Hi", "x": "y"}), "/json")
+                .iter()
+                .map(|finding| finding.message.as_str())
+                .collect::<Vec<_>>(),
+            ["Expected message of 'hello, world!', got 'hi'"]
+        );
+        let many: Map<String, Value> = (0..27)
+            .map(|index| (format!("k{index}"), json!("v")))
+            .chain([("message".to_owned(), json!("Hello, World!"))])
+            .collect();
+        assert_eq!(
+            super::verify_hello_world(&Value::Object(many), "/json"),
+            Err(TfbException(
+                "list.append() takes exactly one argument (2 given)".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn messages_show_values_as_python_does() {
+        let fail = |value: Value| {
+            verify_world(&value, "/db", Level::Fail).unwrap()[0]
+                .message
+                .clone()
+        };
+        assert_eq!(
+            fail(json!(null)),
+            "Expected a JSON object, got 'None' instead"
+        );
+        assert_eq!(
+            fail(json!([1, "a", true])),
+            "Expected a JSON object, got '[1, 'a', True]' instead"
+        );
+        assert_eq!(
+            fail(json!("abcdefghijklmnopqrstuvwxyz")),
+            "Expected a JSON object, got 'abcdefghijklmnopq...' instead"
+        );
+        assert_eq!(
+            fail(json!({"id": null, "randomNumber": 1})),
+            "Response key 'id' does not map to an integer - int() argument must be a string, \
+             a bytes-like object or a real number, not 'NoneType'"
+        );
+        let both =
+            verify_world(&json!({"id": [], "randomNumber": {}}), "/db", Level::Fail).unwrap();
+        assert_eq!(
+            both.iter()
+                .map(|finding| finding.message.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "Response key 'id' does not map to an integer - int() argument must be a string, \
+                 a bytes-like object or a real number, not 'list'",
+                "Response key 'randomnumber' does not map to an integer - int() argument must be a \
+                 string, a bytes-like object or a real number, not 'dict'",
+            ]
+        );
+        assert_eq!(
+            verify_world(
+                &json!({"id": "ab'c", "randomNumber": 1}),
+                "/db",
+                Level::Fail
+            ),
+            Err(TfbException(
+                "invalid literal for int() with base 10: \"ab'c\"".to_owned()
+            ))
+        );
     }
 
     #[test]
@@ -332,6 +479,8 @@ mod tests {
             levels(&ok(json!({"id": 1, "randomNumber": 1, "extra": 1}))),
             [Level::Warn]
         );
+        // Two keys, one of them wrong: missing, and no extra-key warn (TFB counts keys).
+        assert_eq!(levels(&ok(json!({"id": 1, "extra": 1}))), [Level::Fail]);
         assert_eq!(levels(&ok(json!({"id": 1}))), [Level::Fail]);
         assert_eq!(
             levels(&ok(json!({"id": null, "randomNumber": 1}))),

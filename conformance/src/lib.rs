@@ -18,7 +18,11 @@ pub mod report;
 pub mod text;
 pub mod types;
 
-use std::{fmt, path::Path, time::Instant};
+use std::{
+    fmt,
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, bail};
 use futures_util::future::join_all;
@@ -104,6 +108,7 @@ impl TestType {
                 ("page", false),
                 ("headers", false),
                 ("database_counts", false),
+                ("status", true),
                 ("content_length", true),
             ],
         };
@@ -222,13 +227,15 @@ pub async fn verify(target: &Target) -> Report {
     }))
     .await;
     let mut reports = Vec::new();
+    let mut quiet_wait = Duration::ZERO;
     for (test_type, path, mut phase, mut elapsed) in phase_one {
         let count_started = Instant::now();
         if let (Some(spec), Some(database_url)) = (&phase.counts, &target.database_url) {
-            let counts = db_counts::verify_counts(database_url, spec, target.ci).await;
+            let counted = db_counts::verify_counts(database_url, spec, target.ci).await;
+            quiet_wait += counted.quiet_wait;
             phase.findings.extend(report::file_under(
                 &format!("{test_type}::database_counts"),
-                counts,
+                counted.findings,
             ));
         } else if target.database_url.is_none()
             && matches!(
@@ -263,5 +270,6 @@ pub async fn verify(target: &Target) -> Report {
         base_url: target.base_url.clone(),
         types: reports,
         elapsed: started.elapsed(),
+        quiet_wait,
     }
 }

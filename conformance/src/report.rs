@@ -124,6 +124,9 @@ pub struct Report {
     pub types: Vec<TypeReport>,
     #[serde(serialize_with = "as_millis")]
     pub elapsed: Duration,
+    /// Of `elapsed`, the time the bursts waited for a quiet database.
+    #[serde(serialize_with = "as_millis")]
+    pub quiet_wait: Duration,
 }
 
 impl Report {

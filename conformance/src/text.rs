@@ -43,10 +43,11 @@ pub fn render(report: &Report) -> String {
         }
     }
     out.push_str(&format!(
-        "TFB verdict: {}; strict verdict: {}; {:.1} s\n",
+        "TFB verdict: {}; strict verdict: {}; {:.1} s, of which {:.1} s waiting for a quiet database\n",
         report.verdict(),
         report.strict_verdict(),
-        report.elapsed.as_secs_f64()
+        report.elapsed.as_secs_f64(),
+        report.quiet_wait.as_secs_f64()
     ));
     out.push_str(
         "Strict results are checks TFB did not make; they never change the TFB verdict.\n",

@@ -46,7 +46,22 @@ pub enum Fault {
     QueriesUseAny,
     UpdatesTwoStatements,
     UpdatesNotPersisted,
+    /// Every 40th `/db` request, its query run, is answered with the status (siege counted 503
+    /// as a failed transaction, 404 and 510 not) or is not answered at all.
     FailsUnderBurst,
+    BurstAnsweredNotFound,
+    BurstAnsweredNotExtended,
+    BurstConnectionsDropped,
+    /// Every 40th `/db` response is cut off in the middle of its body.
+    BurstBodiesCut,
+    /// The right fortunes page with status 404: TFB never read the fortunes status.
+    FortunesAnsweredNotFound,
+    /// `/queries` requests served one at a time, each after a 200 ms statement of its own: a
+    /// burst of them outlasts the verifier's 20 s and the queue is still worked off after it.
+    QueriesQueuedSlowly,
+    /// Also serves `/queries` at `/q` (with `q=`) and `/fortunes` at `/f`, routes shorter than
+    /// TFB's minimum lengths.
+    ShortRoutes,
     FortunesUnsorted,
     FortunesUnescaped,
     FortunesDoubleEscaped,
@@ -86,6 +101,8 @@ struct State {
     update_worlds_with_select: Statement,
     select_view: Statement,
     requests: AtomicUsize,
+    /// One `/queries` request at a time, for [`Fault::QueriesQueuedSlowly`].
+    queue: tokio::sync::Mutex<()>,
 }
 
 /// Starts the server on a free loopback port and returns its base URL.
@@ -138,6 +155,7 @@ pub async fn start(fault: Fault, database_url: &str) -> String {
         update_worlds_with_select,
         select_view,
         requests: AtomicUsize::new(0),
+        queue: tokio::sync::Mutex::new(()),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
@@ -168,8 +186,8 @@ async fn connection_loop(mut stream: TcpStream, state: Arc<State>) {
         if hostile(state.fault, &mut stream).await {
             return;
         }
-        let response = respond(&state, &target).await;
-        if stream.write_all(&response).await.is_err() {
+        let answer = respond(&state, &target).await;
+        if stream.write_all(&answer.bytes).await.is_err() || answer.then_close {
             return;
         }
         match state.fault {
@@ -238,12 +256,15 @@ impl Reply {
     }
 }
 
-async fn respond(state: &State, target: &str) -> Vec<u8> {
+async fn respond(state: &State, target: &str) -> Answer {
     let fault = state.fault;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut queries = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("queries="));
+    let mut queries = query.split('&').find_map(|pair| {
+        pair.strip_prefix("queries=").or_else(|| {
+            pair.strip_prefix("q=")
+                .filter(|_| fault == Fault::ShortRoutes)
+        })
+    });
     // Path-style routes: /queries/N and /updates/N, where N may be empty.
     let path_style = matches!(
         fault,
@@ -264,6 +285,8 @@ async fn respond(state: &State, target: &str) -> Vec<u8> {
             }
         }
         None if path_style && (path == "/queries" || path == "/updates") => "/not-found",
+        None if fault == Fault::ShortRoutes && path == "/q" => "/queries",
+        None if fault == Fault::ShortRoutes && path == "/f" => "/fortunes",
         None => path,
     };
     let reply = match path {
@@ -277,6 +300,18 @@ async fn respond(state: &State, target: &str) -> Vec<u8> {
             },
         ),
         "/db" => db(state).await,
+        "/queries" if fault == Fault::QueriesQueuedSlowly => {
+            let _turn = state.queue.lock().await;
+            state
+                .client
+                .batch_execute("SELECT pg_sleep(0.2)")
+                .await
+                .unwrap();
+            match list_reply(fault, queries) {
+                Ok(count) => queries_reply(state, count).await,
+                Err(reply) => reply,
+            }
+        }
         "/queries" => match list_reply(fault, queries) {
             Ok(count) => queries_reply(state, count).await,
             Err(reply) => reply,
@@ -293,22 +328,72 @@ async fn respond(state: &State, target: &str) -> Vec<u8> {
         },
     };
     let served = state.requests.fetch_add(1, Ordering::Relaxed);
-    let reply = if fault == Fault::FailsUnderBurst && path == "/db" && served % 40 == 39 {
-        Reply {
-            status: 503,
-            content_type: "text/plain",
-            body: b"busy".to_vec(),
+    let mut reply = reply;
+    if path == "/fortunes" && fault == Fault::FortunesAnsweredNotFound {
+        reply.status = 404;
+    }
+    if path != "/db" || served % 40 != 39 {
+        return Answer::whole(render(fault, reply));
+    }
+    match fault {
+        Fault::FailsUnderBurst => Answer::whole(render(
+            fault,
+            Reply {
+                status: 503,
+                content_type: "text/plain",
+                body: b"busy".to_vec(),
+            },
+        )),
+        Fault::BurstAnsweredNotFound => Answer::whole(render(
+            fault,
+            Reply {
+                status: 404,
+                ..reply
+            },
+        )),
+        Fault::BurstAnsweredNotExtended => Answer::whole(render(
+            fault,
+            Reply {
+                status: 510,
+                ..reply
+            },
+        )),
+        Fault::BurstConnectionsDropped => Answer {
+            bytes: Vec::new(),
+            then_close: true,
+        },
+        Fault::BurstBodiesCut => {
+            let mut bytes = render(fault, reply);
+            bytes.truncate(bytes.len() - 5);
+            Answer {
+                bytes,
+                then_close: true,
+            }
         }
-    } else {
-        reply
-    };
-    render(fault, reply)
+        _ => Answer::whole(render(fault, reply)),
+    }
+}
+
+/// The bytes sent for one request, and whether the connection closes after them.
+struct Answer {
+    bytes: Vec<u8>,
+    then_close: bool,
+}
+
+impl Answer {
+    fn whole(bytes: Vec<u8>) -> Self {
+        Self {
+            bytes,
+            then_close: false,
+        }
+    }
 }
 
 fn render(fault: Fault, reply: Reply) -> Vec<u8> {
     let reason = match reply.status {
         200 => "OK",
         404 => "Not Found",
+        510 => "Not Extended",
         500 => "Internal Server Error",
         _ => "Service Unavailable",
     };
