@@ -274,6 +274,71 @@ async fn wait_until_quiet(client: &tokio_postgres::Client) -> Result<Duration, S
     }
 }
 
+/// Requests of the cache check, and the rows each asks for.
+const CACHE_CHECK_REQUESTS: usize = 100;
+const CACHE_CHECK_ROWS: usize = 20;
+
+/// Strict, for `cached-query` (TFB left the cache's rules unwritten): rows come from memory.
+/// [`CACHE_CHECK_REQUESTS`] requests of [`CACHE_CHECK_ROWS`] rows each may cause a few statements
+/// on World (a cache filled lazily, or refreshed), not one or more per request.
+pub async fn served_from_cache(database_url: &str, url: &str) -> Counted {
+    let url = format!("{url}{CACHE_CHECK_ROWS}");
+    let outcome = async {
+        let client = connect(database_url)
+            .await
+            .map_err(|error| error.to_string())?;
+        let quiet_wait = wait_until_quiet(&client).await?;
+        let before = read_counters(&client, "world")
+            .await
+            .map_err(|error| error.to_string())?;
+        let answers = futures_util::future::join_all(
+            (0..CACHE_CHECK_REQUESTS).map(|_| client::get(&url, crate::types::ACCEPT_JSON)),
+        )
+        .await;
+        let after = read_counters(&client, "world")
+            .await
+            .map_err(|error| error.to_string())?;
+        let answered = answers
+            .iter()
+            .filter(|answer| answer.as_ref().is_ok_and(|response| response.status == 200))
+            .count();
+        Ok::<_, String>((quiet_wait, after.queries - before.queries, answered))
+    };
+    match outcome.await {
+        Ok((quiet_wait, statements, answered)) => {
+            let findings = if statements >= CACHE_CHECK_REQUESTS as i64 {
+                vec![
+                    Finding::fail(
+                        format!(
+                            "{CACHE_CHECK_REQUESTS} requests of {CACHE_CHECK_ROWS} cached rows ran {statements} \
+                             statements on world ({answered} answered 200): the rows are read from the \
+                             database, not from a cache filled at start-up"
+                        ),
+                        &url,
+                    )
+                    .strict(),
+                ]
+            } else {
+                Vec::new()
+            };
+            Counted {
+                findings,
+                quiet_wait,
+            }
+        }
+        Err(problem) => Counted {
+            findings: vec![
+                Finding::warn(
+                    format!("Could not check that rows come from a cache: {problem}"),
+                    &url,
+                )
+                .strict(),
+            ],
+            quiet_wait: Duration::ZERO,
+        },
+    }
+}
+
 /// Waits for a quiet database, runs the burst and returns TFB's findings for it.
 pub async fn verify_counts(database_url: &str, spec: &CountSpec, ci: bool) -> Counted {
     let url = &spec.url;

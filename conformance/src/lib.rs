@@ -40,16 +40,20 @@ pub enum TestType {
     Update,
     Fortune,
     Plaintext,
+    /// TFB's seventh type: `queries`-style lists of World rows from a cache filled at start-up.
+    #[serde(rename = "cached-query")]
+    CachedQuery,
 }
 
 impl TestType {
-    pub const ALL: [TestType; 6] = [
+    pub const ALL: [TestType; 7] = [
         TestType::Db,
         TestType::Json,
         TestType::Query,
         TestType::Update,
         TestType::Fortune,
         TestType::Plaintext,
+        TestType::CachedQuery,
     ];
 
     /// The `benchmark_config.json` key that configures it.
@@ -61,6 +65,7 @@ impl TestType {
             TestType::Update => "update_url",
             TestType::Fortune => "fortune_url",
             TestType::Plaintext => "plaintext_url",
+            TestType::CachedQuery => "cached_query_url",
         }
     }
 
@@ -104,6 +109,15 @@ impl TestType {
                 ("database_counts", false),
                 ("reported_rows_are_stored", true),
             ],
+            TestType::CachedQuery => &[
+                ("case_2_returns_two_items", false),
+                ("case_0_returns_one_item", false),
+                ("case_foo_returns_one_item", false),
+                ("case_501_returns_500_items", false),
+                ("case_empty_returns_one_item", false),
+                ("bare_url", false),
+                ("served_from_cache", true),
+            ],
             TestType::Fortune => &[
                 ("page", false),
                 ("headers", false),
@@ -134,6 +148,7 @@ impl fmt::Display for TestType {
             TestType::Update => "update",
             TestType::Fortune => "fortune",
             TestType::Plaintext => "plaintext",
+            TestType::CachedQuery => "cached-query",
         })
     }
 }
@@ -154,23 +169,26 @@ pub struct Target {
     pub ci: bool,
 }
 
-/// TFB's default paths, as in our implementations' `benchmark_config.json`.
-pub const DEFAULT_PATHS: [(TestType, &str); 6] = [
+/// TFB's usual paths, as in our implementations' `benchmark_config.json`.
+pub const DEFAULT_PATHS: [(TestType, &str); 7] = [
     (TestType::Db, "/db"),
     (TestType::Json, "/json"),
     (TestType::Query, "/queries?queries="),
     (TestType::Update, "/updates?queries="),
     (TestType::Fortune, "/fortunes"),
     (TestType::Plaintext, "/plaintext"),
+    (TestType::CachedQuery, "/cached-queries?count="),
 ];
 
 impl Target {
-    /// All six types at TFB's default paths, C = 512, not in CI mode.
+    /// The six types every TFB entry served, at TFB's usual paths, C = 512, not in CI mode
+    /// (cached-query, which few entries served, only when asked for: [`Target::at_default_paths`]).
     pub fn new(base_url: &str, database_url: Option<String>) -> Self {
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
             paths: DEFAULT_PATHS
                 .iter()
+                .filter(|(test_type, _)| *test_type != TestType::CachedQuery)
                 .map(|(test_type, path)| (*test_type, (*path).to_owned()))
                 .collect(),
             database_url,
@@ -209,6 +227,16 @@ impl Target {
         Ok(self)
     }
 
+    /// Exactly these types, at TFB's usual paths.
+    pub fn at_default_paths(mut self, types: &[TestType]) -> Self {
+        self.paths = DEFAULT_PATHS
+            .iter()
+            .filter(|(test_type, _)| types.contains(test_type))
+            .map(|(test_type, path)| (*test_type, (*path).to_owned()))
+            .collect();
+        self
+    }
+
     /// Keeps only these types.
     pub fn only(mut self, types: &[TestType]) -> Self {
         self.paths
@@ -240,7 +268,11 @@ pub async fn verify(target: &Target) -> Report {
         } else if target.database_url.is_none()
             && matches!(
                 test_type,
-                TestType::Db | TestType::Query | TestType::Update | TestType::Fortune
+                TestType::Db
+                    | TestType::Query
+                    | TestType::Update
+                    | TestType::Fortune
+                    | TestType::CachedQuery
             )
         {
             phase.findings.push(
@@ -255,6 +287,17 @@ pub async fn verify(target: &Target) -> Report {
             phase.findings.extend(report::file_under(
                 "update::reported_rows_are_stored",
                 types::reported_rows_are_stored(target, path).await,
+            ));
+        }
+        if test_type == TestType::CachedQuery
+            && let Some(database_url) = &target.database_url
+        {
+            let url = format!("{}{path}", target.base_url);
+            let checked = db_counts::served_from_cache(database_url, &url).await;
+            quiet_wait += checked.quiet_wait;
+            phase.findings.extend(report::file_under(
+                "cached-query::served_from_cache",
+                checked.findings,
             ));
         }
         elapsed += count_started.elapsed();

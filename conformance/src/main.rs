@@ -29,7 +29,8 @@ struct Arguments {
     /// Which test of the config file: `default` or another key.
     #[arg(long, default_value = "default", requires = "config")]
     test: String,
-    /// Only these test types (comma-separated: db,json,query,update,fortune,plaintext).
+    /// Only these test types (comma-separated: db,json,query,update,fortune,plaintext,
+    /// cached-query; without --config, cached-query is checked only when named here).
     #[arg(long = "type", value_delimiter = ',')]
     types: Vec<String>,
     /// Concurrent requests in each database burst (TFB: 512).
@@ -66,12 +67,17 @@ fn main() -> ExitCode {
                 Some(test_type) => types.push(test_type),
                 None => {
                     return usage_error(&format!(
-                        "unknown test type {name:?} (db, json, query, update, fortune, plaintext)"
+                        "unknown test type {name:?} (db, json, query, update, fortune, plaintext, \
+                         cached-query)"
                     ));
                 }
             }
         }
-        target = target.only(&types);
+        target = if arguments.config.is_some() {
+            target.only(&types)
+        } else {
+            target.at_default_paths(&types)
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -81,6 +81,7 @@ pub async fn phase_one(target: &Target, test_type: TestType, path: &str) -> Phas
         TestType::Query => query(target, &url, path).await,
         TestType::Update => update(target, &url, path).await,
         TestType::Fortune => fortune_type(target, &url, path).await,
+        TestType::CachedQuery => cached_query(&url, path).await,
     };
     match result {
         Ok(phase) => phase,
@@ -110,6 +111,7 @@ fn url_length_finding(test_type: TestType, path: &str, url: &str) -> Option<Find
         TestType::Update => ("update", 8),
         TestType::Fortune => ("fortunes", 9),
         TestType::Plaintext => ("plaintext", 10),
+        TestType::CachedQuery => ("cached queries", 15),
     };
     (path.len() < minimum).then(|| {
         Finding::fail(
@@ -476,6 +478,17 @@ async fn query(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort
     let findings = list_type_findings(TestType::Query, url, path, cases, bare)?;
     let counts = count_spec(target, "world", format!("{url}20"), 20, 20, false);
     Ok(PhaseOne { findings, counts })
+}
+
+/// TFB's `cached-query`: the five cases and the bare URL of `query`, with no database counts (its
+/// test type reads no `database` key); whether rows come from a cache is checked later, strictly.
+async fn cached_query(url: &str, path: &str) -> Result<PhaseOne, Abort> {
+    let cases = join_all(QUERY_CASES.iter().map(|(case, severity, name)| {
+        list_case(url, case, *severity, format!("cached-query::{name}"))
+    }));
+    let (cases, bare) = tokio::join!(cases, bare_url(TestType::CachedQuery, url));
+    let findings = list_type_findings(TestType::CachedQuery, url, path, cases, bare)?;
+    Ok(PhaseOne::done(findings))
 }
 
 /// `id → randomNumber` for both World tables, as TFB snapshots them.

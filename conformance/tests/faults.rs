@@ -73,7 +73,7 @@ struct Case {
 }
 
 use Level::{Fail, Warn};
-use TestType::{Db, Fortune, Json, Plaintext, Query, Update};
+use TestType::{CachedQuery, Db, Fortune, Json, Plaintext, Query, Update};
 
 const CASES: &[Case] = &[
     Case {
@@ -392,8 +392,14 @@ const CASES: &[Case] = &[
     Case {
         name: "routes_shorter_than_tfb_allows",
         fault: Fault::ShortRoutes,
-        types: &[Query, Fortune],
+        types: &[Query, Fortune, CachedQuery],
         expect: &[
+            tfb(
+                CachedQuery,
+                "cached-query::url_length",
+                Fail,
+                "Route for cached queries must be at least 15 characters, found '/c?count=' instead",
+            ),
             tfb(
                 Query,
                 "query::url_length",
@@ -407,6 +413,87 @@ const CASES: &[Case] = &[
                 "Route for fortunes must be at least 9 characters, found '/f' instead",
             ),
         ],
+        absent: &[],
+        path_style: false,
+    },
+    // cached-query: TFB's query cases without database counts, and (strict) rows from a cache.
+    Case {
+        name: "cached_query::count_ignored",
+        fault: Fault::CountIgnored,
+        types: &[CachedQuery],
+        expect: &[
+            tfb(
+                CachedQuery,
+                "cached-query::case_2_returns_two_items",
+                Fail,
+                "JSON array length of 1 != expected length of 2",
+            ),
+            tfb(
+                CachedQuery,
+                "cached-query::case_501_returns_500_items",
+                Warn,
+                "JSON array length of 1 != expected length of 500",
+            ),
+        ],
+        absent: &["cached-query::database_counts"],
+        path_style: false,
+    },
+    Case {
+        name: "cached_query::zero_not_clamped",
+        fault: Fault::ZeroNotClamped,
+        types: &[CachedQuery],
+        expect: &[tfb(
+            CachedQuery,
+            "cached-query::case_0_returns_one_item",
+            Fail,
+            "JSON array length of 0 != expected length of 1",
+        )],
+        absent: &[],
+        path_style: false,
+    },
+    Case {
+        name: "cached_query::foo_answered_with_500_text",
+        fault: Fault::FooAnsweredWith500Text,
+        types: &[CachedQuery],
+        expect: &[tfb(
+            CachedQuery,
+            "cached-query::case_foo_returns_one_item",
+            Fail,
+            "Invalid JSON",
+        )],
+        absent: &[],
+        path_style: false,
+    },
+    Case {
+        name: "cached_query::empty_answered_empty",
+        fault: Fault::EmptyAnsweredEmpty,
+        types: &[CachedQuery],
+        expect: &[
+            tfb(
+                CachedQuery,
+                "cached-query::case_empty_returns_one_item",
+                Fail,
+                "Empty response given for stringy `queries` parameter \nSuggestion: modify your /queries route",
+            ),
+            tfb(
+                CachedQuery,
+                "cached-query::bare_url",
+                Fail,
+                "Invalid response status, found \"400\"",
+            ),
+        ],
+        absent: &[],
+        path_style: false,
+    },
+    Case {
+        name: "cached_query::rows_read_from_the_database",
+        fault: Fault::CachedQueriesFromDatabase,
+        types: &[CachedQuery],
+        expect: &[strict(
+            CachedQuery,
+            "cached-query::served_from_cache",
+            "100 requests of 20 cached rows ran 2000 statements on world",
+        )],
         absent: &[],
         path_style: false,
     },
@@ -884,7 +971,7 @@ fn run_case(case: &Case, database_url: &str, turns: &Mutex<()>) -> Result<(), Fa
     let uses_database = case
         .types
         .iter()
-        .any(|test_type| matches!(test_type, Db | Query | Update | Fortune));
+        .any(|test_type| matches!(test_type, Db | Query | Update | Fortune | CachedQuery));
     let _turn = uses_database.then(|| turns.lock().unwrap_or_else(|poison| poison.into_inner()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -893,11 +980,16 @@ fn run_case(case: &Case, database_url: &str, turns: &Mutex<()>) -> Result<(), Fa
     let report = runtime.block_on(async {
         let base_url = server::start(case.fault, database_url).await;
         let mut target = Target::new(&base_url, Some(database_url.to_owned()));
+        // Not among TFB's defaults: only a config that declares it enables it.
+        target
+            .paths
+            .push((CachedQuery, "/cached-queries?count=".to_owned()));
         if case.fault == Fault::ShortRoutes {
             for (test_type, path) in &mut target.paths {
                 match test_type {
                     Query => *path = "/q?q=".to_owned(),
                     Fortune => *path = "/f".to_owned(),
+                    CachedQuery => *path = "/c?count=".to_owned(),
                     _ => {}
                 }
             }

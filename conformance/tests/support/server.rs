@@ -59,9 +59,15 @@ pub enum Fault {
     /// `/queries` requests served one at a time, each after a 200 ms statement of its own: a
     /// burst of them outlasts the verifier's 20 s and the queue is still worked off after it.
     QueriesQueuedSlowly,
-    /// Also serves `/queries` at `/q` (with `q=`) and `/fortunes` at `/f`, routes shorter than
-    /// TFB's minimum lengths.
+    /// Also serves `/queries` at `/q` (with `q=`), `/fortunes` at `/f` and `/cached-queries` at
+    /// `/c`, routes shorter than TFB's minimum lengths.
     ShortRoutes,
+    /// Lists of one row whatever the count asks.
+    CountIgnored,
+    /// `0` answered with an empty list.
+    ZeroNotClamped,
+    /// `/cached-queries` reads every row from the database.
+    CachedQueriesFromDatabase,
     FortunesUnsorted,
     FortunesUnescaped,
     FortunesDoubleEscaped,
@@ -103,6 +109,8 @@ struct State {
     requests: AtomicUsize,
     /// One `/queries` request at a time, for [`Fault::QueriesQueuedSlowly`].
     queue: tokio::sync::Mutex<()>,
+    /// Every World row by id, read at start-up, for `/cached-queries`.
+    cache: HashMap<i32, i32>,
 }
 
 /// Starts the server on a free loopback port and returns its base URL.
@@ -146,6 +154,13 @@ pub async fn start(fault: Fault, database_url: &str) -> String {
     } else {
         select_world.clone()
     };
+    let cache = client
+        .query("SELECT id, randomnumber FROM world", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
     let state = Arc::new(State {
         fault,
         client,
@@ -156,6 +171,7 @@ pub async fn start(fault: Fault, database_url: &str) -> String {
         select_view,
         requests: AtomicUsize::new(0),
         queue: tokio::sync::Mutex::new(()),
+        cache,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
@@ -260,10 +276,12 @@ async fn respond(state: &State, target: &str) -> Answer {
     let fault = state.fault;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut queries = query.split('&').find_map(|pair| {
-        pair.strip_prefix("queries=").or_else(|| {
-            pair.strip_prefix("q=")
-                .filter(|_| fault == Fault::ShortRoutes)
-        })
+        pair.strip_prefix("queries=")
+            .or_else(|| pair.strip_prefix("count="))
+            .or_else(|| {
+                pair.strip_prefix("q=")
+                    .filter(|_| fault == Fault::ShortRoutes)
+            })
     });
     // Path-style routes: /queries/N and /updates/N, where N may be empty.
     let path_style = matches!(
@@ -287,6 +305,7 @@ async fn respond(state: &State, target: &str) -> Answer {
         None if path_style && (path == "/queries" || path == "/updates") => "/not-found",
         None if fault == Fault::ShortRoutes && path == "/q" => "/queries",
         None if fault == Fault::ShortRoutes && path == "/f" => "/fortunes",
+        None if fault == Fault::ShortRoutes && path == "/c" => "/cached-queries",
         None => path,
     };
     let reply = match path {
@@ -321,6 +340,21 @@ async fn respond(state: &State, target: &str) -> Answer {
             Err(reply) => reply,
         },
         "/fortunes" => fortunes(state).await,
+        "/cached-queries" => match list_reply(fault, queries) {
+            Ok(count) if fault == Fault::CachedQueriesFromDatabase => {
+                queries_reply(state, count).await
+            }
+            Ok(count) => {
+                let worlds: Vec<(i32, i32)> = (0..count)
+                    .map(|_| {
+                        let id = random_id(fault);
+                        (id, state.cache[&id])
+                    })
+                    .collect();
+                list_json(&worlds)
+            }
+            Err(reply) => reply,
+        },
         _ => Reply {
             status: 404,
             content_type: "text/plain",
@@ -536,6 +570,8 @@ fn list_reply(fault: Fault, value: Option<&str>) -> Result<usize, Reply> {
         _ => {}
     }
     let count = match value.parse::<i64>() {
+        _ if fault == Fault::CountIgnored => 1,
+        Ok(0) if fault == Fault::ZeroNotClamped => 0,
         Ok(count) if count > 500 && fault == Fault::Clamp501Ignored => 1,
         Ok(count) => count.clamp(1, 500) as usize,
         Err(_) => 1,
