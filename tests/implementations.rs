@@ -258,6 +258,11 @@ const CHECKS: &[Check] = &[
         update_rows_are_stored,
     ),
     check("fortune::exact_page", Some("fortune"), fortune_exact_page),
+    check(
+        "cached-query::edge_cases",
+        Some("cached-query"),
+        cached_query_edge_cases,
+    ),
     check("http::pipelined_16_deep", None, pipelined_16_deep),
     check(
         "http::pipelined_mixed_in_order",
@@ -441,6 +446,10 @@ fn update_edge_cases(target: &Target) -> CheckResult {
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
     list_edge_cases(target, target.url("update"))
+}
+
+fn cached_query_edge_cases(target: &Target) -> CheckResult {
+    list_edge_cases(target, target.url("cached-query"))
 }
 
 fn list_edge_cases(target: &Target, base: &str) -> CheckResult {
@@ -1483,7 +1492,8 @@ const BURST: usize = 64;
 
 /// On a private cluster, counts in `pg_stat_statements` what a burst of concurrent requests
 /// executed, the way TFB's verifier does, but exactly: one SELECT per row read, one query for
-/// the fortunes, and for updates one SELECT per row plus exactly one UPDATE per request.
+/// the fortunes, for updates one SELECT per row plus exactly one UPDATE per request, and none for
+/// cached queries once the cache is filled.
 fn statement_counts(target: &Target) -> CheckResult {
     let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
     let server = ServerProcess::start(target.binary, &cluster.url(), target.url("db"))
@@ -1495,12 +1505,17 @@ fn statement_counts(target: &Target) -> CheckResult {
         ("query", "20", "world", 20, 20),
         ("fortune", "", "fortune", 1, 12),
         ("update", "20", "world", 20, 20),
+        ("cached-query", "20", "world", 0, 0),
     ];
     for (kind, suffix, table, selects_per_request, rows_per_request) in cases {
         let Some((_, base)) = configured.iter().find(|(url_kind, _)| *url_kind == kind) else {
             continue;
         };
         let url = format!("{base}{suffix}");
+        if kind == "cached-query" {
+            // The cache answers only once it holds the table, so this burst waits out the fill.
+            burst(server.address(), &url)?;
+        }
         let before = statement_counters(&mut database, table)?;
         burst(server.address(), &url)?;
         let after = statement_counters(&mut database, table)?;

@@ -112,6 +112,7 @@ pub struct TestConfig {
     pub fortune_url: Option<String>,
     pub update_url: Option<String>,
     pub plaintext_url: Option<String>,
+    pub cached_query_url: Option<String>,
     pub port: Option<u16>,
     pub dockerfile: Option<String>,
     #[serde(flatten)]
@@ -128,6 +129,7 @@ impl TestConfig {
             ("update", &self.update_url),
             ("fortune", &self.fortune_url),
             ("plaintext", &self.plaintext_url),
+            ("cached-query", &self.cached_query_url),
         ]
         .into_iter()
         .filter_map(|(kind, url)| Some((kind, url.as_deref()?)))

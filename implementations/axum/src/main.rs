@@ -1,7 +1,8 @@
-//! The axum reference implementation of TFB's six test types.
+//! The axum reference implementation of TFB's six test types, and its seventh, cached queries.
 //!
-//! Serves `/json`, `/plaintext`, `/db`, `/queries?queries=N`, `/fortunes` and
-//! `/updates?queries=N`, the database tests on a reads and an updates connection per worker thread,
+//! Serves `/json`, `/plaintext`, `/db`, `/queries?queries=N`, `/fortunes`, `/updates?queries=N`
+//! and `/cached-queries?count=N` (World rows from a process-wide cache that reads the table once,
+//! at start-up), the database tests on a reads and an updates connection per worker thread,
 //! shared by all of that worker's requests. The same database tests under `/pool/...` use a deadpool pool with one
 //! checkout per request: the idiomatic setup, for comparison (`benchmark_config.json` test `pool`).
 //!
@@ -26,9 +27,10 @@ use axum::{
     routing::get,
 };
 use tfb_common::{
+    cache::WorldCache,
     config::ServerConfig,
     db::{PooledDatabase, SharedConnection},
-    queries::queries_from_query_string,
+    queries::{count_from_query_string, queries_from_query_string},
     reply::{Content, Reply},
 };
 
@@ -45,10 +47,16 @@ fn main() -> ExitCode {
         Ok(pooled) => pooled,
         Err(error) => return exit_with(&error),
     };
+    let cache = Arc::new(WorldCache::new(pooled.clone()));
     let make_app = move |shared| {
+        // Every worker asks; the first read fills the cache and the others wait for it. A database
+        // that is not up yet leaves it empty for the first request to fill.
+        let filling = Arc::clone(&cache);
+        tokio::spawn(async move { filling.fill().await });
         app(AppState {
             shared,
             pooled: pooled.clone(),
+            cache: Arc::clone(&cache),
         })
     };
     match server::run(&config, make_app) {
@@ -65,6 +73,7 @@ fn app(state: AppState) -> Router {
         .route("/queries", get(queries))
         .route("/fortunes", get(fortunes))
         .route("/updates", get(updates))
+        .route("/cached-queries", get(cached_queries))
         .route("/pool/db", get(pool_db))
         .route("/pool/queries", get(pool_queries))
         .route("/pool/fortunes", get(pool_fortunes))
@@ -97,6 +106,11 @@ async fn fortunes(State(state): State<AppState>) -> Response {
 async fn updates(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let count = queries_from_query_string(query.as_deref());
     respond(Reply::json(state.shared.update_worlds(count).await))
+}
+
+async fn cached_queries(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let count = count_from_query_string(query.as_deref());
+    respond(Reply::json(state.cache.worlds(count).await))
 }
 
 async fn pool_db(State(state): State<AppState>) -> Response {
@@ -146,11 +160,12 @@ fn exit_with(error: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// One per worker: the worker's own shared connection, and the process-wide pool.
+/// One per worker: the worker's own shared connection, the process-wide pool and World cache.
 #[derive(Clone)]
 struct AppState {
     shared: Arc<SharedConnection>,
     pooled: PooledDatabase,
+    cache: Arc<WorldCache>,
 }
 
 const SERVER: HeaderValue = HeaderValue::from_static("axum");

@@ -40,7 +40,10 @@ use crate::{
     model::{Fortune, World},
     random::random_id,
     reply::FailureStatus,
-    sql::{SELECT_FORTUNES, SELECT_WORLD, SESSION_SETTINGS, UPDATE_WORLDS, assign_new_numbers},
+    sql::{
+        SELECT_ALL_WORLDS, SELECT_FORTUNES, SELECT_WORLD, SESSION_SETTINGS, UPDATE_WORLDS,
+        assign_new_numbers,
+    },
 };
 
 /// A request that could not be answered from the database.
@@ -440,6 +443,22 @@ impl PooledDatabase {
             )
             .await?;
             update_worlds(client, &select, &update, count).await
+        })
+        .await
+    }
+
+    /// Every World row, for a cache.
+    pub async fn all_worlds(&self) -> Result<Vec<World>, DbError> {
+        self.run(async |client| {
+            let rows = client.query(SELECT_ALL_WORLDS, &[]).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(World {
+                        id: row.try_get(0)?,
+                        random_number: row.try_get(1)?,
+                    })
+                })
+                .collect()
         })
         .await
     }

@@ -7,6 +7,8 @@
 //! frameworks; an implementation on another runtime turns it off and brings its own driver, sending
 //! the same [`sql`].
 
+#[cfg(feature = "tokio-postgres")]
+pub mod cache;
 pub mod config;
 #[cfg(feature = "tokio-postgres")]
 pub mod db;

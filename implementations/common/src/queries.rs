@@ -1,5 +1,5 @@
-//! The `queries` parameter rule of the multiple-queries and updates tests: missing, empty,
-//! non-integer or below 1 means 1; above 500 means 500.
+//! The `queries` parameter rule of the multiple-queries and updates tests (and `count` of the
+//! cached-queries test): missing, empty, non-integer or below 1 means 1; above 500 means 500.
 
 /// The fewest rows a multiple-queries or updates request asks for.
 pub const MIN_QUERIES: usize = 1;
@@ -12,10 +12,19 @@ pub const MAX_QUERIES: usize = 500;
 /// an optionally signed decimal integer counts as "not an integer" and gives 1, while an integer
 /// too large for any machine type still means "more than 500".
 pub fn queries_from_query_string(query: Option<&str>) -> usize {
+    clamped_parameter(query, "queries=")
+}
+
+/// Reads `count` the same way, for the cached-queries test (`/cached-queries?count=N`).
+pub fn count_from_query_string(query: Option<&str>) -> usize {
+    clamped_parameter(query, "count=")
+}
+
+fn clamped_parameter(query: Option<&str>, name_and_equals: &str) -> usize {
     let value = query.and_then(|query| {
         query
             .split('&')
-            .find_map(|pair| pair.strip_prefix("queries="))
+            .find_map(|pair| pair.strip_prefix(name_and_equals))
     });
     value.map_or(MIN_QUERIES, clamp_queries)
 }

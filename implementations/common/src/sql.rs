@@ -11,6 +11,9 @@ pub const SESSION_SETTINGS: [(&str, &str); 1] = [("statement_timeout", "1s")];
 /// One SELECT per World row; the verifier counts these in `pg_stat_statements`.
 pub const SELECT_WORLD: &str = "SELECT id, randomnumber FROM world WHERE id = $1";
 
+/// The whole World table, read once to fill the cached-queries test's cache.
+pub const SELECT_ALL_WORLDS: &str = "SELECT id, randomnumber FROM world";
+
 /// All fortunes, unsorted: the rules forbid `ORDER BY` and want the sort in the application.
 pub const SELECT_FORTUNES: &str = "SELECT id, message FROM fortune";
 
