@@ -84,7 +84,8 @@ struct Selection {
     /// Tests by TFB name (comma-separated: axum,actix-pool); default: all.
     #[arg(long = "test", value_delimiter = ',')]
     tests: Vec<String>,
-    /// Test types (comma-separated: db,json,query,update,fortune,plaintext); default: all.
+    /// Test types (comma-separated: db,json,query,update,fortune,plaintext,cached-query); default:
+    /// every type the test configures.
     #[arg(long = "type", value_delimiter = ',')]
     types: Vec<String>,
     /// Use this database instead of starting a throwaway one (also read from DATABASE_URL).
@@ -125,7 +126,10 @@ struct Benchmark {
     /// Rows per request for query and update (overrides the profile).
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     query_levels: Vec<u32>,
-    /// Connections for query and update (overrides the profile).
+    /// Rows per request for cached-query (overrides the profile).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    cached_query_levels: Vec<u32>,
+    /// Connections for query, update and cached-query (overrides the profile).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     query_concurrency: Option<u32>,
     /// Seconds of primer and of warmup (overrides the profile).
@@ -369,6 +373,11 @@ fn profile(benchmark: &Benchmark) -> anyhow::Result<Profile> {
     if !benchmark.query_levels.is_empty() {
         profile.query_levels.clone_from(&benchmark.query_levels);
     }
+    if !benchmark.cached_query_levels.is_empty() {
+        profile
+            .cached_query_levels
+            .clone_from(&benchmark.cached_query_levels);
+    }
     if let Some(connections) = benchmark.query_concurrency {
         profile.query_concurrency = connections;
     }
@@ -435,6 +444,7 @@ fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<Ex
         concurrency_levels: profile.concurrency_levels.clone(),
         pipeline_concurrency_levels: profile.pipeline_concurrency_levels.clone(),
         query_intervals: profile.query_levels.clone(),
+        cached_query_intervals: profile.cached_query_levels.clone(),
         duration: profile.duration_seconds,
         profile: profile.clone(),
         verify: BTreeMap::new(),

@@ -18,6 +18,9 @@ pub struct Profile {
     /// query and update: rows per request, all at `query_concurrency`.
     pub query_levels: Vec<u32>,
     pub query_concurrency: u32,
+    /// cached-query: rows per request, at `query_concurrency` (TFB: 1, 10, 20, 50, 100).
+    #[serde(default = "tfb_cached_query_levels")]
+    pub cached_query_levels: Vec<u32>,
     /// Pauses TFB makes after the primer and warmup, and between levels.
     pub pause_after_warmup_seconds: u32,
     pub pause_between_levels_seconds: u32,
@@ -28,6 +31,10 @@ pub struct Profile {
 
 fn one() -> u32 {
     1
+}
+
+fn tfb_cached_query_levels() -> Vec<u32> {
+    vec![1, 10, 20, 50, 100]
 }
 
 impl Profile {
@@ -43,6 +50,7 @@ impl Profile {
                 pipeline_depth: 16,
                 query_levels: vec![1, 5, 10, 15, 20],
                 query_concurrency: 512,
+                cached_query_levels: tfb_cached_query_levels(),
                 pause_after_warmup_seconds: 5,
                 pause_between_levels_seconds: 2,
                 repeat: 1,
@@ -57,11 +65,21 @@ impl Profile {
                 pipeline_depth: 16,
                 query_levels: vec![1, 20],
                 query_concurrency: 256,
+                cached_query_levels: vec![1, 100],
                 pause_after_warmup_seconds: 0,
                 pause_between_levels_seconds: 1,
                 repeat: 1,
             }),
             _ => None,
+        }
+    }
+
+    /// The rows-per-request levels of a `queries`-style type: cached-query has its own.
+    pub fn rows_per_request_levels(&self, test_type: conformance::TestType) -> &[u32] {
+        if test_type == conformance::TestType::CachedQuery {
+            &self.cached_query_levels
+        } else {
+            &self.query_levels
         }
     }
 

@@ -28,6 +28,9 @@ pub struct Results {
     pub concurrency_levels: Vec<u32>,
     pub pipeline_concurrency_levels: Vec<u32>,
     pub query_intervals: Vec<u32>,
+    /// TFB's `cachedQueryIntervals`.
+    #[serde(default)]
+    pub cached_query_intervals: Vec<u32>,
     pub duration: u32,
     /// TFB's `verify`: test name → type → pass, warn or fail.
     pub verify: BTreeMap<String, BTreeMap<String, conformance::Level>>,

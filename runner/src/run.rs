@@ -76,7 +76,7 @@ pub fn types(names: &[String]) -> anyhow::Result<Vec<TestType>> {
         .iter()
         .map(|name| {
             TestType::parse(name).with_context(|| {
-                format!("unknown test type {name:?} (db, json, query, update, fortune, plaintext)")
+                format!("unknown test type {name:?} (db, json, query, update, fortune, plaintext, cached-query)")
             })
         })
         .collect()
@@ -280,7 +280,10 @@ impl Load<'_> {
         } else {
             ACCEPT_JSON
         };
-        let query_style = matches!(test_type, TestType::Query | TestType::Update);
+        let query_style = matches!(
+            test_type,
+            TestType::Query | TestType::Update | TestType::CachedQuery
+        );
         let warm_url = if query_style {
             format!("{url}2")
         } else {
@@ -319,8 +322,8 @@ impl Load<'_> {
             raw,
         );
         let levels: Vec<(Entry, String, u32, u32, u32)> = match test_type {
-            TestType::Query | TestType::Update => profile
-                .query_levels
+            TestType::Query | TestType::Update | TestType::CachedQuery => profile
+                .rows_per_request_levels(test_type)
                 .iter()
                 .map(|&queries| {
                     let entry = Entry {
@@ -496,7 +499,9 @@ impl Load<'_> {
                 0
             };
         let levels = match test_type {
-            TestType::Query | TestType::Update => profile.query_levels.len(),
+            TestType::Query | TestType::Update | TestType::CachedQuery => {
+                profile.rows_per_request_levels(test_type).len()
+            }
             TestType::Plaintext => profile.pipeline_concurrency_levels.len(),
             _ => profile.concurrency_levels.len(),
         } as u64;

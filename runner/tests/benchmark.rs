@@ -9,7 +9,7 @@ use tfb_database::Cluster;
 use tfb_harness::{build, server::ServerProcess};
 
 /// One 1-second level per type, no warmup: enough to exercise every path quickly.
-const TINY: [&str; 14] = [
+const TINY: [&str; 16] = [
     "--build-profile",
     "ci",
     "--duration",
@@ -22,8 +22,21 @@ const TINY: [&str; 14] = [
     "8",
     "--query-levels",
     "2",
+    "--cached-query-levels",
+    "2",
     "--query-concurrency",
     "8",
+];
+
+/// Every type axum's default test configures.
+const AXUM_TYPES: [&str; 7] = [
+    "db",
+    "json",
+    "query",
+    "update",
+    "fortune",
+    "plaintext",
+    "cached-query",
 ];
 
 fn run_tfb(arguments: &[&str]) -> (bool, String) {
@@ -68,7 +81,7 @@ fn tiny_profile_against_one_implementation() {
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["formatVersion"], 1);
     assert_eq!(json["duration"], 1);
-    for test_type in ["db", "json", "query", "update", "fortune", "plaintext"] {
+    for test_type in AXUM_TYPES {
         assert_eq!(
             json["verify"]["axum"][test_type], "pass",
             "{test_type} verification"
@@ -121,15 +134,19 @@ fn tiny_profile_against_one_implementation() {
             .as_array()
             .unwrap()
             .len(),
-        6
+        AXUM_TYPES.len()
     );
     assert!(json["environment"]["gitCommit"].as_str().unwrap().len() == 40);
     assert!(json["runnerCpuSeconds"].as_f64().unwrap() > 0.0);
     let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(summary.contains("the runner itself used"), "{summary}");
     let page = std::fs::read_to_string(run.join("report.html")).unwrap();
-    assert_eq!(page.matches("<svg").count(), 12, "two charts per type");
-    for test_type in ["db", "json", "query", "update", "fortune", "plaintext"] {
+    assert_eq!(
+        page.matches("<svg").count(),
+        2 * AXUM_TYPES.len(),
+        "two charts per type"
+    );
+    for test_type in AXUM_TYPES {
         assert!(
             page.contains(&format!("<h2>{test_type}</h2>")),
             "{test_type} section"
@@ -152,7 +169,7 @@ fn tiny_profile_against_one_implementation() {
         std::fs::read_to_string(run.join("report.html")).unwrap(),
         page
     );
-    for test_type in ["db", "json", "query", "update", "fortune", "plaintext"] {
+    for test_type in AXUM_TYPES {
         assert!(
             summary.contains(&format!("| axum | {test_type} | pass |")),
             "{summary}"
@@ -346,7 +363,8 @@ fn list_prints_every_test_as_json() {
         .expect("axum listed");
     assert_eq!(axum["package"], "tfb-axum");
     assert_eq!(axum["types"]["query"], "/queries?queries=");
-    assert_eq!(axum["types"].as_object().unwrap().len(), 6);
+    assert_eq!(axum["types"]["cached-query"], "/cached-queries?count=");
+    assert_eq!(axum["types"].as_object().unwrap().len(), AXUM_TYPES.len());
 }
 
 #[test]
