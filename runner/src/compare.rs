@@ -109,6 +109,23 @@ pub fn render(baseline: &Results, later_runs: &[Results]) -> String {
     let mut out = String::new();
     for later in later_runs {
         let _ = writeln!(out, "# {} → {}\n", baseline.name, later.name);
+        if baseline.environment.sched_autogroup != later.environment.sched_autogroup {
+            let setting = |results: &Results| match results.environment.sched_autogroup {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "not recorded",
+            };
+            let _ = writeln!(
+                out,
+                "**Note:** autogroup scheduling differs ({}: {}, {}: {}); on a 2-core machine \
+                 that alone moved the database types by up to 1.7×, so read changes as the \
+                 scheduler's as much as the code's.\n",
+                baseline.name,
+                setting(baseline),
+                later.name,
+                setting(later)
+            );
+        }
         let _ = writeln!(
             out,
             "| type | test | level | {} req/s | {} req/s | change | verdict |",

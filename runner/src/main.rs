@@ -455,6 +455,9 @@ fn benchmark_command(benchmark: &Benchmark, format: Format) -> anyhow::Result<Ex
         failed: BTreeMap::new(),
         runner_cpu_seconds: 0.0,
     };
+    if let Some(note) = results.environment.scheduler_note() {
+        eprintln!("tfb: note: {note}");
+    }
     // A server that did not start, died on its own or did not stop cleanly: the run goes on
     // with the other tests, and its exit status says it is incomplete.
     let mut servers_failed = false;

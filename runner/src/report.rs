@@ -42,6 +42,9 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
         commit = escape(&environment.git_commit),
         runner = results.runner_cpu_seconds,
     );
+    if let Some(note) = environment.scheduler_note() {
+        let _ = write!(page, "<p><b>Note:</b> {}</p>", escape(note));
+    }
     for (test_type, tests) in &results.raw_data {
         let _ = write!(page, "<h2>{}</h2><div class=\"charts\">", escape(test_type));
         page.push_str(&chart(

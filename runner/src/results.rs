@@ -123,6 +123,10 @@ pub struct Environment {
     pub wrk_version: String,
     pub git_commit: String,
     pub runner_version: String,
+    /// Linux's `kernel.sched_autogroup_enabled` during the run (absent where the kernel has no
+    /// such setting, and in results written before it was recorded).
+    #[serde(default)]
+    pub sched_autogroup: Option<bool>,
 }
 
 impl Environment {
@@ -160,7 +164,22 @@ impl Environment {
             wrk_version: command_line("wrk", &["-v"]),
             git_commit: command_line("git", &["rev-parse", "HEAD"]),
             runner_version: env!("CARGO_PKG_VERSION").to_owned(),
+            sched_autogroup: fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+                .ok()
+                .map(|setting| setting.trim() != "0"),
         }
+    }
+
+    /// A warning for runs measured with autogroup scheduling on, which distorts the figures
+    /// (measured on a 2-core machine: /db at 256 connections 1.7× faster with it off, all
+    /// processes in the same session) and makes them incomparable with runs that had it off.
+    pub fn scheduler_note(&self) -> Option<&'static str> {
+        (self.sched_autogroup == Some(true)).then_some(
+            "Linux's autogroup scheduling was on (kernel.sched_autogroup_enabled=1): on a \
+             2-core machine it cost the database types up to 1.7×, and it makes a run \
+             incomparable with one that had it off. `sysctl kernel.sched_autogroup_enabled=0` \
+             before benchmarking (needs root; TFB's hosts were tuned as well).",
+        )
     }
 }
 
@@ -236,6 +255,9 @@ impl Results {
             self.runner_cpu_seconds,
             100.0 * self.runner_cpu_seconds / wall
         );
+        if let Some(note) = self.environment.scheduler_note() {
+            let _ = writeln!(out, "**Note:** {note}\n");
+        }
         let _ = writeln!(
             out,
             "| test | type | verification | best req/s | at | p99 there | errors |"

@@ -140,6 +140,19 @@ fn tiny_profile_against_one_implementation() {
     assert!(json["runnerCpuSeconds"].as_f64().unwrap() > 0.0);
     let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(summary.contains("the runner itself used"), "{summary}");
+    let autogroup = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+        .map(|setting| setting.trim() != "0")
+        .ok();
+    assert_eq!(
+        json["environment"]["schedAutogroup"].as_bool(),
+        autogroup,
+        "the scheduler setting is recorded"
+    );
+    assert_eq!(
+        summary.contains("autogroup scheduling was on"),
+        autogroup == Some(true),
+        "the summary warns exactly when autogroup was on: {summary}"
+    );
     let page = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert_eq!(
         page.matches("<svg").count(),
@@ -345,6 +358,57 @@ fn compare_flags_a_real_change_and_ignores_noise() {
     );
     let (success, output) = run_tfb(&["compare", before.to_str().unwrap()]);
     assert!(!success, "one run is not a comparison: {output}");
+}
+
+/// Sets `environment.schedAutogroup` in a synthetic run's results.json.
+fn record_autogroup(run: &Path, enabled: bool) {
+    let path = run.join("results.json");
+    let mut results: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    results["environment"]["schedAutogroup"] = Value::Bool(enabled);
+    std::fs::write(&path, results.to_string()).unwrap();
+}
+
+#[test]
+fn autogroup_scheduling_is_named_in_reports_and_comparisons() {
+    let runs = tempfile::tempdir().unwrap();
+    synthetic_run(runs.path(), "tuned", &[("axum", &[100.0])]);
+    synthetic_run(runs.path(), "untuned", &[("axum", &[60.0])]);
+    let (tuned, untuned) = (runs.path().join("tuned"), runs.path().join("untuned"));
+    record_autogroup(&tuned, false);
+    record_autogroup(&untuned, true);
+    for (run, warned) in [(&tuned, false), (&untuned, true)] {
+        let (success, output) = run_tfb(&["report", run.to_str().unwrap()]);
+        assert!(success, "tfb report failed:\n{output}");
+        let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+        let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+        for (name, text) in [("summary.md", &summary), ("report.html", &page)] {
+            assert_eq!(
+                text.contains("autogroup scheduling was on"),
+                warned,
+                "{name} of {}: {text}",
+                run.display()
+            );
+        }
+    }
+    let (success, output) = run_tfb(&[
+        "compare",
+        tuned.to_str().unwrap(),
+        untuned.to_str().unwrap(),
+    ]);
+    assert!(success, "tfb compare failed:\n{output}");
+    assert!(
+        output.contains("autogroup scheduling differs (tuned: off, untuned: on)"),
+        "{output}"
+    );
+    record_autogroup(&tuned, true);
+    let (success, output) = run_tfb(&[
+        "compare",
+        tuned.to_str().unwrap(),
+        untuned.to_str().unwrap(),
+    ]);
+    assert!(success, "tfb compare failed:\n{output}");
+    assert!(!output.contains("autogroup scheduling differs"), "{output}");
 }
 
 #[test]
