@@ -178,7 +178,7 @@ impl Environment {
             "Linux's autogroup scheduling was on (kernel.sched_autogroup_enabled=1): on a \
              2-core machine it cost the database types up to 1.7×, and it makes a run \
              incomparable with one that had it off. `sysctl kernel.sched_autogroup_enabled=0` \
-             before benchmarking (needs root; TFB's hosts were tuned as well).",
+             before benchmarking (needs root).",
         )
     }
 }
