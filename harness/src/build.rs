@@ -7,7 +7,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use cargo_metadata::Message;
 
 use crate::workspace_root;
 
@@ -36,22 +36,15 @@ pub fn build_binaries(
     // One cargo call per package: cargo unifies features over the packages it builds together,
     // so building a package beside others would make another binary than building it alone,
     // and a one-test benchmark would measure something else than a full run.
-    let mut executables = HashMap::new();
-    for target in targets {
-        executables.extend(build_together(std::slice::from_ref(target), profile)?);
-    }
-    Ok(executables)
+    targets
+        .iter()
+        .map(|(package, binary)| Ok(((*binary).to_owned(), build_one(package, binary, profile)?)))
+        .collect()
 }
 
-fn build_together(
-    targets: &[(&str, &str)],
-    profile: &str,
-) -> anyhow::Result<HashMap<String, PathBuf>> {
-    let packages: Vec<&str> = targets.iter().map(|(package, _)| *package).collect();
-    let binaries: Vec<&str> = targets.iter().map(|(_, binary)| *binary).collect();
+fn build_one(package: &str, binary: &str, profile: &str) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    command
+    let output = Command::new(cargo)
         .current_dir(workspace_root())
         .args([
             "build",
@@ -59,49 +52,20 @@ fn build_together(
             "--bins",
             "--message-format=json-render-diagnostics",
         ])
-        .args(["--profile", profile]);
-    for package in &packages {
-        command.args(["-p", package]);
-    }
-    let output = command
+        .args(["--profile", profile, "-p", package])
         .stderr(Stdio::inherit())
         .output()
         .context("running cargo build")?;
     if !output.status.success() {
-        bail!(
-            "cargo build --profile {profile} of {} failed (its errors are above)",
-            packages.join(", ")
-        );
+        bail!("cargo build --profile {profile} of {package} failed (its errors are above)");
     }
-    #[derive(Deserialize)]
-    struct Message {
-        reason: String,
-        package_id: Option<String>,
-        target: Option<Target>,
-        executable: Option<PathBuf>,
-    }
-    #[derive(Deserialize)]
-    struct Target {
-        name: String,
-    }
-    let mut executables = HashMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<Message>(line) else {
-            continue;
-        };
-        if message.reason != "compiler-artifact" || message.package_id.is_none() {
-            continue;
-        }
-        if let (Some(target), Some(executable)) = (message.target, message.executable)
-            && binaries.contains(&target.name.as_str())
+    for message in Message::parse_stream(output.stdout.as_slice()) {
+        if let Message::CompilerArtifact(artifact) = message.context("reading cargo's messages")?
+            && artifact.target.name == binary
+            && let Some(executable) = artifact.executable
         {
-            executables.insert(target.name, executable);
+            return Ok(executable.into_std_path_buf());
         }
     }
-    for (package, binary) in targets {
-        if !executables.contains_key(*binary) {
-            bail!("cargo built no binary named {binary} for package {package}");
-        }
-    }
-    Ok(executables)
+    bail!("cargo built no binary named {binary} for package {package}")
 }
