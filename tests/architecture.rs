@@ -33,25 +33,7 @@ const NAMED_CRATES: [(&str, Role); 7] = [
     ("tfb-tests", Role::Tests),
 ];
 
-/// Crates that speak HTTP or are an HTTP framework.
-const HTTP_CRATES: [&str; 14] = [
-    "http",
-    "httparse",
-    "h2",
-    "hyper",
-    "axum",
-    "actix-web",
-    "actix-http",
-    "may_minihttp",
-    "ntex",
-    "xitca-web",
-    "xitca-http",
-    "reqwest",
-    "ureq",
-    "tower-http",
-];
-
-/// HTTP frameworks and servers (a client crate's `http` types are not one).
+/// HTTP frameworks and servers.
 const HTTP_FRAMEWORKS: [&str; 9] = [
     "hyper",
     "axum",
@@ -63,6 +45,14 @@ const HTTP_FRAMEWORKS: [&str; 9] = [
     "xitca-http",
     "tower-http",
 ];
+
+/// Crates that speak HTTP without being a framework (a client's, or the protocol's types).
+const HTTP_PROTOCOL_CRATES: [&str; 5] = ["http", "httparse", "h2", "reqwest", "ureq"];
+
+/// Every crate that is HTTP code.
+fn http_crates<'a>() -> impl Iterator<Item = &'a str> {
+    HTTP_FRAMEWORKS.into_iter().chain(HTTP_PROTOCOL_CRATES)
+}
 
 /// The workspace as the rules see it: each member's role, and every package it can reach
 /// (its own dependencies of every kind, then theirs that are built into it), with one path
@@ -177,7 +167,7 @@ impl Workspace {
                         .iter()
                         .copied()
                         .chain(["tfb-common"])
-                        .chain(HTTP_CRATES)
+                        .chain(http_crates())
                         .collect(),
                     "db-schema must not depend on any implementation or HTTP code",
                 ),
@@ -186,7 +176,7 @@ impl Workspace {
                     "tfb-common must not depend on any HTTP framework",
                 ),
                 Role::PostgresClient => (
-                    ["tfb-common"].into_iter().chain(HTTP_CRATES).collect(),
+                    ["tfb-common"].into_iter().chain(http_crates()).collect(),
                     "tfb-may-postgres must not know HTTP or tfb-common",
                 ),
                 Role::Implementation => (
