@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use conformance::{TestConfig, TestType};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 use tfb_database::{Cluster, Database};
@@ -25,7 +26,7 @@ use tfb_harness::{
         CheckResult, ContentKind, check_success, check_world, parse_json, parse_world_list,
     },
     build,
-    discover::{self, ContractException, Implementation, TestConfig},
+    discover::{self, ContractException, Implementation},
     http::{self, Connection, Response},
     proxy::StallingProxy,
     server::ServerProcess,
@@ -88,12 +89,9 @@ impl Target<'_> {
         self.server.address()
     }
 
-    fn url(&self, kind: &str) -> &str {
+    fn url(&self, test_type: TestType) -> &str {
         self.test
-            .urls()
-            .into_iter()
-            .find(|(url_kind, _)| *url_kind == kind)
-            .map(|(_, url)| url)
+            .path(test_type)
             .expect("checks run only where their URL is configured")
     }
 
@@ -199,36 +197,36 @@ fn ready_path(implementation: &Implementation) -> &str {
         .config
         .tests()
         .next()
-        .and_then(|(_, test)| test.urls().first().map(|(_, url)| *url))
-        .unwrap_or("/")
+        .map_or("/", |(_, test)| test.ready_path())
 }
 
 struct Check {
     name: &'static str,
-    /// The URL kind the check needs; `None` runs it once per implementation, on `default`;
-    /// `Some(EVERY_TEST)` on every test of the config.
-    needs: Option<&'static str>,
+    /// What the check needs; `None` runs it once per implementation, on `default`.
+    needs: Option<Needs>,
     needs_throwaway_cluster: bool,
     run: fn(&Target) -> CheckResult,
 }
 
-const EVERY_TEST: &str = "every test";
+#[derive(Clone, Copy)]
+enum Needs {
+    /// Runs on every test of the config that serves this type.
+    Type(TestType),
+    /// Runs on every test of the config.
+    EveryTest,
+}
 
 impl Check {
     fn applies_to(&self, test: &TestConfig, key: &str) -> bool {
         match self.needs {
-            Some(EVERY_TEST) => true,
-            Some(kind) => test.urls().iter().any(|(url_kind, _)| *url_kind == kind),
+            Some(Needs::EveryTest) => true,
+            Some(Needs::Type(test_type)) => test.serves(test_type),
             None => key == "default",
         }
     }
 }
 
-const fn check(
-    name: &'static str,
-    needs: Option<&'static str>,
-    run: fn(&Target) -> CheckResult,
-) -> Check {
+const fn check(name: &'static str, needs: Option<Needs>, run: fn(&Target) -> CheckResult) -> Check {
     Check {
         name,
         needs,
@@ -240,27 +238,47 @@ const fn check(
 const CHECKS: &[Check] = &[
     check(
         "json::body_and_headers",
-        Some("json"),
+        Some(Needs::Type(TestType::Json)),
         json_body_and_headers,
     ),
     check(
         "plaintext::body_and_headers",
-        Some("plaintext"),
+        Some(Needs::Type(TestType::Plaintext)),
         plaintext_body_and_headers,
     ),
-    check("db::body_and_headers", Some("db"), db_body_and_headers),
-    check("db::ids_spread_over_the_table", Some("db"), db_ids_spread),
-    check("query::edge_cases", Some("query"), query_edge_cases),
-    check("update::edge_cases", Some("update"), update_edge_cases),
+    check(
+        "db::body_and_headers",
+        Some(Needs::Type(TestType::Db)),
+        db_body_and_headers,
+    ),
+    check(
+        "db::ids_spread_over_the_table",
+        Some(Needs::Type(TestType::Db)),
+        db_ids_spread,
+    ),
+    check(
+        "query::edge_cases",
+        Some(Needs::Type(TestType::Query)),
+        query_edge_cases,
+    ),
+    check(
+        "update::edge_cases",
+        Some(Needs::Type(TestType::Update)),
+        update_edge_cases,
+    ),
     check(
         "update::rows_are_stored",
-        Some("update"),
+        Some(Needs::Type(TestType::Update)),
         update_rows_are_stored,
     ),
-    check("fortune::exact_page", Some("fortune"), fortune_exact_page),
+    check(
+        "fortune::exact_page",
+        Some(Needs::Type(TestType::Fortune)),
+        fortune_exact_page,
+    ),
     check(
         "cached-query::edge_cases",
-        Some("cached-query"),
+        Some(Needs::Type(TestType::CachedQuery)),
         cached_query_edge_cases,
     ),
     check("http::pipelined_16_deep", None, pipelined_16_deep),
@@ -330,13 +348,13 @@ const CHECKS: &[Check] = &[
     },
     Check {
         name: "conformance::tfb_verification",
-        needs: Some(EVERY_TEST),
+        needs: Some(Needs::EveryTest),
         needs_throwaway_cluster: true,
         run: tfb_verification,
     },
     Check {
         name: "database::statement_counts",
-        needs: Some("db"),
+        needs: Some(Needs::Type(TestType::Db)),
         needs_throwaway_cluster: true,
         run: statement_counts,
     },
@@ -364,7 +382,7 @@ const CHECKS: &[Check] = &[
 // Test types
 
 fn json_body_and_headers(target: &Target) -> CheckResult {
-    let url = target.url("json");
+    let url = target.url(TestType::Json);
     let response = target.get(url)?;
     check_success(&response, url, ContentKind::Json)?;
     let body: Value = parse_json(&response, url)?;
@@ -378,7 +396,7 @@ fn json_body_and_headers(target: &Target) -> CheckResult {
 }
 
 fn plaintext_body_and_headers(target: &Target) -> CheckResult {
-    let url = target.url("plaintext");
+    let url = target.url(TestType::Plaintext);
     let response = target.get(url)?;
     check_success(&response, url, ContentKind::Plain)?;
     if response.body != b"Hello, World!" {
@@ -391,7 +409,7 @@ fn plaintext_body_and_headers(target: &Target) -> CheckResult {
 }
 
 fn db_body_and_headers(target: &Target) -> CheckResult {
-    let url = target.url("db");
+    let url = target.url(TestType::Db);
     let response = target.get(url)?;
     check_success(&response, url, ContentKind::Json)?;
     check_world(&parse_json(&response, url)?).map_err(|error| format!("GET {url}: {error}"))?;
@@ -399,7 +417,7 @@ fn db_body_and_headers(target: &Target) -> CheckResult {
 }
 
 fn db_ids_spread(target: &Target) -> CheckResult {
-    let url = target.url("db");
+    let url = target.url(TestType::Db);
     let mut connection = Connection::open(target.address()).map_err(|error| error.to_string())?;
     let mut ids = HashSet::new();
     for _ in 0..200 {
@@ -437,7 +455,7 @@ const QUERY_CASES: &[(&str, usize)] = &[
 ];
 
 fn query_edge_cases(target: &Target) -> CheckResult {
-    list_edge_cases(target, target.url("query"))
+    list_edge_cases(target, target.url(TestType::Query))
 }
 
 fn update_edge_cases(target: &Target) -> CheckResult {
@@ -445,11 +463,11 @@ fn update_edge_cases(target: &Target) -> CheckResult {
         .world_writes
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
-    list_edge_cases(target, target.url("update"))
+    list_edge_cases(target, target.url(TestType::Update))
 }
 
 fn cached_query_edge_cases(target: &Target) -> CheckResult {
-    list_edge_cases(target, target.url("cached-query"))
+    list_edge_cases(target, target.url(TestType::CachedQuery))
 }
 
 fn list_edge_cases(target: &Target, base: &str) -> CheckResult {
@@ -476,7 +494,7 @@ fn update_rows_are_stored(target: &Target) -> CheckResult {
     let mut database = postgres::Client::connect(target.database_url, postgres::NoTls)
         .map_err(|error| format!("connecting to the database: {error}"))?;
     let snapshot = world_table(&mut database)?;
-    let url = format!("{}20", target.url("update"));
+    let url = format!("{}20", target.url(TestType::Update));
     let response = target.get(&url)?;
     check_success(&response, &url, ContentKind::Json)?;
     let worlds = parse_world_list(&response, &url)?;
@@ -537,7 +555,7 @@ const FORTUNES_PAGE: &str = concat!(
 );
 
 fn fortune_exact_page(target: &Target) -> CheckResult {
-    let url = target.url("fortune");
+    let url = target.url(TestType::Fortune);
     let response = target.get(url)?;
     check_success(&response, url, ContentKind::Html)?;
     let page = String::from_utf8(response.body.clone())
@@ -566,7 +584,7 @@ fn fortune_exact_page(target: &Target) -> CheckResult {
 // HTTP behaviour
 
 fn pipelined_16_deep(target: &Target) -> CheckResult {
-    let url = target.url("plaintext");
+    let url = target.url(TestType::Plaintext);
     let mut connection = Connection::open(target.address()).map_err(|error| error.to_string())?;
     let batch: Vec<u8> = (0..16).flat_map(|_| http::get_request(url)).collect();
     for round in 0..3 {
@@ -589,13 +607,13 @@ fn pipelined_16_deep(target: &Target) -> CheckResult {
 
 fn pipelined_mixed_in_order(target: &Target) -> CheckResult {
     let paths = [
-        target.url("json").to_owned(),
-        format!("{}3", target.url("query")),
-        target.url("plaintext").to_owned(),
-        target.url("db").to_owned(),
-        target.url("fortune").to_owned(),
-        format!("{}1", target.url("query")),
-        target.url("json").to_owned(),
+        target.url(TestType::Json).to_owned(),
+        format!("{}3", target.url(TestType::Query)),
+        target.url(TestType::Plaintext).to_owned(),
+        target.url(TestType::Db).to_owned(),
+        target.url(TestType::Fortune).to_owned(),
+        format!("{}1", target.url(TestType::Query)),
+        target.url(TestType::Json).to_owned(),
     ];
     let mut connection = Connection::open(target.address()).map_err(|error| error.to_string())?;
     let batch: Vec<u8> = paths
@@ -608,11 +626,13 @@ fn pipelined_mixed_in_order(target: &Target) -> CheckResult {
             .read_response()
             .map_err(|error| format!("{path}: {error}"))?;
         let in_order = match path {
-            path if path.starts_with(target.url("json")) => {
+            path if path.starts_with(target.url(TestType::Json)) => {
                 response.body.starts_with(b"{\"message\"")
             }
-            path if path.starts_with(target.url("plaintext")) => response.body == b"Hello, World!",
-            path if path.starts_with(target.url("fortune")) => {
+            path if path.starts_with(target.url(TestType::Plaintext)) => {
+                response.body == b"Hello, World!"
+            }
+            path if path.starts_with(target.url(TestType::Fortune)) => {
                 response.text().starts_with("<!DOCTYPE html>")
             }
             path if path.ends_with("3") => {
@@ -638,7 +658,7 @@ fn date_refreshes(target: &Target) -> CheckResult {
     // busy machine, and only a Date that never moves is a fault. The bound is
     // far beyond any scheduling delay, so it is no timing bet.
     const PATIENCE: Duration = Duration::from_secs(60);
-    let url = target.url("json");
+    let url = target.url(TestType::Json);
     let first = target.get(url)?.header("date").map(str::to_owned);
     let Some(first) = first else {
         return Err("no Date header".into());
@@ -670,7 +690,7 @@ fn unknown_path_is_404(target: &Target) -> CheckResult {
 }
 
 fn wrong_method_is_rejected(target: &Target) -> CheckResult {
-    let url = target.url("json");
+    let url = target.url(TestType::Json);
     let mut connection = Connection::open(target.address()).map_err(|error| error.to_string())?;
     let request = format!("POST {url} HTTP/1.1\r\nHost: tfb-server\r\nContent-Length: 0\r\n\r\n");
     connection
@@ -705,7 +725,7 @@ fn malformed_request_is_rejected(target: &Target) -> CheckResult {
     for framing in framings {
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: tfb-server\r\n{framing}\r\n\r\nhello",
-            target.url("json")
+            target.url(TestType::Json)
         );
         let refused = if target.excepts(ContractException::ConnectionClose) {
             refused_and_kept_open(target, request.as_bytes(), 400)
@@ -753,7 +773,7 @@ fn refused_and_kept_open(target: &Target, request: &[u8], status: u16) -> CheckR
 /// answered by Transfer-Encoding alone and then the connection closes, so nothing pipelined
 /// after it (where a smuggled request would be) is ever answered.
 fn rejected_or_answered_then_closed(target: &Target, framing: &str) -> CheckResult {
-    let json = target.url("json");
+    let json = target.url(TestType::Json);
     // An empty chunked body, 5 bytes, then a second request.
     let request = format!(
         "GET {json} HTTP/1.1\r\nHost: tfb-server\r\n{framing}\r\n\r\n0\r\n\r\n\
@@ -779,7 +799,7 @@ fn rejected_or_answered_then_closed(target: &Target, framing: &str) -> CheckResu
 /// Valid requests followed in the same write by garbage: the valid ones are answered, in order,
 /// before the server refuses the rest (400) or closes.
 fn pipelined_then_malformed(target: &Target) -> CheckResult {
-    let paths = [target.url("plaintext"), target.url("json")];
+    let paths = [target.url(TestType::Plaintext), target.url(TestType::Json)];
     let mut batch: Vec<u8> = paths
         .iter()
         .flat_map(|path| http::get_request(path))
@@ -836,8 +856,8 @@ fn closed_unanswered(
 /// learns of the half-close before it has answered.
 fn half_closed_client_is_answered(target: &Target) -> CheckResult {
     for (path, kind) in [
-        (target.url("plaintext"), ContentKind::Plain),
-        (target.url("db"), ContentKind::Json),
+        (target.url(TestType::Plaintext), ContentKind::Plain),
+        (target.url(TestType::Db), ContentKind::Json),
     ] {
         let mut connection =
             Connection::open(target.address()).map_err(|error| error.to_string())?;
@@ -863,7 +883,7 @@ fn half_closed_client_is_answered(target: &Target) -> CheckResult {
 /// Requests that parsers have tripped over: each is refused (a status or a close), or answered
 /// where the RFC lets a server accept it, and the server serves everyone else afterwards.
 fn hostile_requests_are_answered_or_refused(target: &Target) -> CheckResult {
-    let json = target.url("json");
+    let json = target.url(TestType::Json);
     let head = |request_line: &str, headers: &str| {
         format!("{request_line}\r\nHost: tfb-server\r\n{headers}Connection: close\r\n\r\n")
     };
@@ -924,7 +944,7 @@ fn hostile_requests_are_answered_or_refused(target: &Target) -> CheckResult {
     check_success(&response, json, ContentKind::Json)
         .map_err(|error| format!("the absolute form GET {absolute}: {error}"))?;
     // A thousand parameters before the one that counts.
-    let many = format!("{}3&{}", target.url("query"), "x=1&".repeat(1000));
+    let many = format!("{}3&{}", target.url(TestType::Query), "x=1&".repeat(1000));
     let response = target.get(&many)?;
     let rows = parse_world_list(&response, &many)?;
     if response.status != 200 || rows.len() != 3 {
@@ -944,7 +964,7 @@ fn oversized_header_is_rejected(target: &Target) -> CheckResult {
     for size in [200 * 1024, 1 << 20] {
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: tfb-server\r\nX-Oversized: {}\r\n\r\n",
-            target.url("json"),
+            target.url(TestType::Json),
             "a".repeat(size)
         );
         let outcome = if target.excepts(ContractException::RequestHeadLimit) {
@@ -986,7 +1006,8 @@ fn slow_and_idle_clients_are_cut(target: &Target) -> CheckResult {
         Ok(stream)
     };
     let idle = open(b"")?;
-    let slow = open(format!("GET {} HTTP/1.1\r\nHost: tfb", target.url("json")).as_bytes())?;
+    let slow =
+        open(format!("GET {} HTTP/1.1\r\nHost: tfb", target.url(TestType::Json)).as_bytes())?;
     if target.excepts(ContractException::ClientHeadTimeout) {
         return kept_past_the_head_timeout([("an idle client", idle), ("a half-sent head", slow)]);
     }
@@ -1045,8 +1066,12 @@ fn kept_past_the_head_timeout(clients: [(&str, std::net::TcpStream); 2]) -> Chec
 fn descriptor_limit_is_survived(target: &Target) -> CheckResult {
     const LIMIT: u32 = 128;
     const PATIENCE: Duration = Duration::from_secs(60);
-    let mut server = ServerProcess::start(target.binary, target.database_url, target.url("json"))
-        .map_err(|error| format!("{error:#}"))?;
+    let mut server = ServerProcess::start(
+        target.binary,
+        target.database_url,
+        target.url(TestType::Json),
+    )
+    .map_err(|error| format!("{error:#}"))?;
     let limited = std::process::Command::new("prlimit")
         .arg(format!("--pid={}", server.pid()))
         .arg(format!("--nofile={LIMIT}:{LIMIT}"))
@@ -1062,7 +1087,7 @@ fn descriptor_limit_is_survived(target: &Target) -> CheckResult {
         .map_err(|error| format!("opening idle connections: {error}"))?;
     let started = Instant::now();
     let cpu_before = cpu_seconds(server.pid());
-    let url = target.url("json");
+    let url = target.url(TestType::Json);
     if target.excepts(ContractException::AcceptBackoff) {
         spins_out_of_descriptors(&mut server, cpu_before)?;
         // Serving again needs the idle clients gone, as the framework keeps them.
@@ -1219,7 +1244,7 @@ fn rejected_with_400_or_close(target: &Target, request: &[u8], allowed: &[u16]) 
 }
 
 fn still_serving(target: &Target) -> CheckResult {
-    let url = target.url("json");
+    let url = target.url(TestType::Json);
     let response = target.get(url)?;
     check_success(&response, url, ContentKind::Json)
         .map_err(|error| format!("after the bad request, the server no longer serves: {error}"))
@@ -1229,7 +1254,7 @@ fn still_serving(target: &Target) -> CheckResult {
 // The process
 
 fn logs_one_line_only(target: &Target) -> CheckResult {
-    for (_, url) in target.test.urls() {
+    for (_, url) in target.test.paths() {
         target.get(url)?;
     }
     let _ = target.get("/does-not-exist");
@@ -1301,7 +1326,7 @@ fn exceptions_are_documented(target: &Target) -> CheckResult {
 /// database (a locked table would meet the 1 s statement timeout instead).
 fn sigterm_drains_and_exits_zero(target: &Target) -> CheckResult {
     const IN_FLIGHT: usize = 6;
-    let url = format!("{}20", target.url("query"));
+    let url = format!("{}20", target.url(TestType::Query));
     let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
     let proxy = StallingProxy::start(SocketAddr::from(([127, 0, 0, 1], cluster.port())))
         .map_err(|error| format!("starting the proxy: {error}"))?;
@@ -1309,7 +1334,7 @@ fn sigterm_drains_and_exits_zero(target: &Target) -> CheckResult {
         &format!(":{}/", cluster.port()),
         &format!(":{}/", proxy.address().port()),
     );
-    let mut server = ServerProcess::start(target.binary, &through_proxy, target.url("db"))
+    let mut server = ServerProcess::start(target.binary, &through_proxy, target.url(TestType::Db))
         .map_err(|error| format!("{error:#}"))?;
     served_again(server.address(), &url, "the server started")?;
     proxy.stall();
@@ -1441,23 +1466,12 @@ fn wait_until_read(server: SocketAddr, client: SocketAddr) -> CheckResult {
 /// reference implementations must pass it without a single warn.
 fn tfb_verification(target: &Target) -> CheckResult {
     let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
-    let ready = target.test.urls().first().map_or("/", |(_, url)| *url);
+    let ready = target.test.ready_path();
     let server = ServerProcess::start(target.binary, &cluster.url(), ready)
         .map_err(|error| format!("{error:#}"))?;
-    let key = target
-        .implementation
-        .config
-        .tests()
-        .find(|(_, test)| std::ptr::eq(*test, target.test))
-        .map(|(key, _)| key.clone())
-        .expect("the target's test is in its config");
     let verification =
         conformance::Target::new(&format!("http://{}", server.address()), Some(cluster.url()))
-            .with_config(
-                &target.implementation.dir.join("benchmark_config.json"),
-                &key,
-            )
-            .map_err(|error| format!("{error:#}"))?;
+            .with_test(target.test);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -1496,23 +1510,22 @@ const BURST: usize = 64;
 /// cached queries once the cache is filled.
 fn statement_counts(target: &Target) -> CheckResult {
     let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
-    let server = ServerProcess::start(target.binary, &cluster.url(), target.url("db"))
+    let server = ServerProcess::start(target.binary, &cluster.url(), target.url(TestType::Db))
         .map_err(|error| format!("{error:#}"))?;
     let mut database = connect_database(&cluster.url())?;
-    let configured: Vec<(&str, &str)> = target.test.urls();
     let cases = [
-        ("db", "", "world", 1, 1),
-        ("query", "20", "world", 20, 20),
-        ("fortune", "", "fortune", 1, 12),
-        ("update", "20", "world", 20, 20),
-        ("cached-query", "20", "world", 0, 0),
+        (TestType::Db, "", "world", 1, 1),
+        (TestType::Query, "20", "world", 20, 20),
+        (TestType::Fortune, "", "fortune", 1, 12),
+        (TestType::Update, "20", "world", 20, 20),
+        (TestType::CachedQuery, "20", "world", 0, 0),
     ];
-    for (kind, suffix, table, selects_per_request, rows_per_request) in cases {
-        let Some((_, base)) = configured.iter().find(|(url_kind, _)| *url_kind == kind) else {
+    for (test_type, suffix, table, selects_per_request, rows_per_request) in cases {
+        let Some(base) = target.test.path(test_type) else {
             continue;
         };
         let url = format!("{base}{suffix}");
-        if kind == "cached-query" {
+        if test_type == TestType::CachedQuery {
             // The cache answers only once it holds the table, so this burst waits out the fill.
             burst(server.address(), &url)?;
         }
@@ -1530,7 +1543,7 @@ fn statement_counts(target: &Target) -> CheckResult {
                 rows_per_request * requests
             ));
         }
-        let (expected_updates, most_rows) = if kind == "update" {
+        let (expected_updates, most_rows) = if test_type == TestType::Update {
             (requests, 20 * requests)
         } else {
             (0, 0)
@@ -1627,10 +1640,10 @@ fn database_paths(target: &Target) -> Vec<String> {
         .implementation
         .config
         .tests()
-        .flat_map(|(_, test)| test.urls())
-        .filter_map(|(kind, url)| match kind {
-            "db" | "fortune" => Some(url.to_owned()),
-            "query" | "update" => Some(format!("{url}2")),
+        .flat_map(|(_, test)| test.paths())
+        .filter_map(|(test_type, url)| match test_type {
+            TestType::Db | TestType::Fortune => Some(url.to_owned()),
+            TestType::Query | TestType::Update => Some(format!("{url}2")),
             _ => None,
         })
         .collect()
@@ -1685,7 +1698,7 @@ fn database_stall_is_survived(target: &Target) -> CheckResult {
         &format!(":{}/", cluster.port()),
         &format!(":{}/", proxy.address().port()),
     );
-    let server = ServerProcess::start(target.binary, &through_proxy, target.url("db"))
+    let server = ServerProcess::start(target.binary, &through_proxy, target.url(TestType::Db))
         .map_err(|error| format!("{error:#}"))?;
     let paths = database_paths(target);
     for path in &paths {
@@ -1723,7 +1736,7 @@ fn locked_table_holds_only_updates(target: &Target) -> CheckResult {
     const UPDATERS: usize = 4;
     const READS: usize = 20;
     let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
-    let server = ServerProcess::start(target.binary, &cluster.url(), target.url("db"))
+    let server = ServerProcess::start(target.binary, &cluster.url(), target.url(TestType::Db))
         .map_err(|error| format!("{error:#}"))?;
     let paths = database_paths(target);
     let (updates, reads): (Vec<&String>, Vec<&String>) =
@@ -1809,7 +1822,7 @@ fn wait_for_lock_waiters(observer: &mut postgres::Client) -> CheckResult {
 
 fn database_restart_is_survived(target: &Target) -> CheckResult {
     let mut cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
-    let server = ServerProcess::start(target.binary, &cluster.url(), target.url("json"))
+    let server = ServerProcess::start(target.binary, &cluster.url(), target.url(TestType::Json))
         .map_err(|error| format!("{error:#}"))?;
     let database_paths = database_paths(target);
     let get = |path: &str| {
@@ -1842,11 +1855,11 @@ fn database_restart_is_survived(target: &Target) -> CheckResult {
             }
         }
     }
-    let json = get(target.url("json"))?;
+    let json = get(target.url(TestType::Json))?;
     if json.status != 200 {
         return Err(format!(
             "with the database down, {} answered {}",
-            target.url("json"),
+            target.url(TestType::Json),
             json.status
         ));
     }

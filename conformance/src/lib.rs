@@ -10,6 +10,7 @@
 //! This crate never depends on the implementations' shared code: a bug there cannot hide itself.
 
 pub mod client;
+pub mod config;
 pub mod db_counts;
 pub mod fortune;
 pub mod headers;
@@ -24,14 +25,27 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use futures_util::future::join_all;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub use config::{BenchmarkConfig, TestConfig};
 pub use report::{Finding, Level, Report, TypeReport};
 
 /// The test types, in TFB's run order (by the length of their names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TestType {
     Db,
@@ -131,12 +145,6 @@ impl TestType {
             .map(|(name, strict)| (format!("{self}::{name}"), *strict))
             .collect()
     }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|test_type| test_type.to_string() == name)
-    }
 }
 
 impl fmt::Display for TestType {
@@ -198,33 +206,23 @@ impl Target {
     }
 
     /// The paths of test `test` (`default`, or another key such as `pool`) of a
-    /// `benchmark_config.json`. Paths must start with `/`, as TFB requires.
-    pub fn with_config(mut self, config: &Path, test: &str) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(config)
-            .with_context(|| format!("reading {}", config.display()))?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
-        let tests = json["tests"]
-            .as_array()
-            .context("benchmark_config.json has no tests array")?;
-        let settings = tests
-            .iter()
-            .find_map(|group| group.get(test))
+    /// `benchmark_config.json`.
+    pub fn with_config(self, config: &Path, test: &str) -> anyhow::Result<Self> {
+        let settings = BenchmarkConfig::read(config)?;
+        let settings = settings
+            .test(test)
             .with_context(|| format!("{} has no test named {test:?}", config.display()))?;
-        self.paths.clear();
-        for test_type in TestType::ALL {
-            if let Some(path) = settings[test_type.config_key()].as_str() {
-                if !path.starts_with('/') {
-                    bail!(
-                        "{}: {} must start with /",
-                        config.display(),
-                        test_type.config_key()
-                    );
-                }
-                self.paths.push((test_type, path.to_owned()));
-            }
-        }
-        Ok(self)
+        Ok(self.with_test(settings))
+    }
+
+    /// The paths of one test of a `benchmark_config.json` already read.
+    pub fn with_test(mut self, test: &TestConfig) -> Self {
+        self.paths = test
+            .paths()
+            .into_iter()
+            .map(|(test_type, path)| (test_type, path.to_owned()))
+            .collect();
+        self
     }
 
     /// Exactly these types, at TFB's usual paths.

@@ -29,10 +29,10 @@ struct Arguments {
     /// Which test of the config file: `default` or another key.
     #[arg(long, default_value = "default", requires = "config")]
     test: String,
-    /// Only these test types (comma-separated: db,json,query,update,fortune,plaintext,
-    /// cached-query; without --config, cached-query is checked only when named here).
-    #[arg(long = "type", value_delimiter = ',')]
-    types: Vec<String>,
+    /// Only these test types (comma-separated; without --config, cached-query is checked only
+    /// when named here).
+    #[arg(long = "type", value_delimiter = ',', value_enum)]
+    types: Vec<TestType>,
     /// Concurrent requests in each database burst (TFB: 512).
     #[arg(long, default_value_t = 512)]
     concurrency: usize,
@@ -61,22 +61,10 @@ fn main() -> ExitCode {
         };
     }
     if !arguments.types.is_empty() {
-        let mut types = Vec::new();
-        for name in &arguments.types {
-            match TestType::parse(name) {
-                Some(test_type) => types.push(test_type),
-                None => {
-                    return usage_error(&format!(
-                        "unknown test type {name:?} (db, json, query, update, fortune, plaintext, \
-                         cached-query)"
-                    ));
-                }
-            }
-        }
         target = if arguments.config.is_some() {
-            target.only(&types)
+            target.only(&arguments.types)
         } else {
-            target.at_default_paths(&types)
+            target.at_default_paths(&arguments.types)
         };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

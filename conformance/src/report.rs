@@ -28,7 +28,7 @@ impl fmt::Display for Level {
 }
 
 /// One result: TFB's `(level, reason, url)` tuple, or one of our stricter checks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The named check it belongs to, e.g. `query::case_foo`: one test each in the suite.
     pub check: String,
@@ -83,7 +83,7 @@ pub fn file_under(check: &str, findings: Vec<Finding>) -> Vec<Finding> {
 }
 
 /// Every result for one test type, and the verdicts they add up to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TypeReport {
     pub test_type: TestType,
     pub url: String,
@@ -92,7 +92,7 @@ pub struct TypeReport {
     /// The verdict including our strict checks.
     pub strict_verdict: Level,
     pub findings: Vec<Finding>,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(with = "millis")]
     pub elapsed: Duration,
 }
 
@@ -118,14 +118,14 @@ impl TypeReport {
 }
 
 /// A whole verification: one report per test type, in TFB's run order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub base_url: String,
     pub types: Vec<TypeReport>,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(with = "millis")]
     pub elapsed: Duration,
     /// Of `elapsed`, the time the bursts waited for a quiet database.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(with = "millis")]
     pub quiet_wait: Duration,
 }
 
@@ -154,6 +154,48 @@ impl Report {
     }
 }
 
-fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(duration.as_millis() as u64)
+/// Durations as whole milliseconds, the way reports have always been written.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(duration.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Results files keep reports as JSON; reading one back must give the report that was written.
+    #[test]
+    fn a_report_reads_back_from_its_json() {
+        let findings = vec![
+            Finding::pass("ok", "http://x/db"),
+            Finding::warn("slow", "http://x/db").strict(),
+        ];
+        let report = Report {
+            base_url: "http://x".to_owned(),
+            types: vec![TypeReport::new(
+                TestType::Db,
+                "http://x/db",
+                file_under("db::body", findings),
+                Duration::from_millis(1234),
+            )],
+            elapsed: Duration::from_millis(5678),
+            quiet_wait: Duration::from_millis(9),
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        assert_eq!(back.types[0].findings, report.types[0].findings);
+        assert_eq!(back.types[0].strict_verdict, Level::Warn);
+        assert_eq!(back.elapsed, Duration::from_millis(5678));
+    }
 }

@@ -1,5 +1,6 @@
 //! Finding implementations: every folder under `implementations/` with a `benchmark_config.json`
-//! is one, so adding a folder adds it to every test without editing test code.
+//! is one, so adding a folder adds it to every test without editing test code. The file itself
+//! is read by conformance's typed model ([`conformance::config`]).
 
 use std::{
     collections::BTreeMap,
@@ -8,6 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use conformance::BenchmarkConfig;
 use serde::Deserialize;
 
 /// One implementation: a binary crate and the tests its `benchmark_config.json` declares.
@@ -90,53 +92,6 @@ struct ContractExceptions {
     exceptions: BTreeMap<ContractException, String>,
 }
 
-/// `benchmark_config.json` in TFB's format (the keys the tools read; others are kept as-is).
-#[derive(Debug, Clone, Deserialize)]
-pub struct BenchmarkConfig {
-    pub framework: String,
-    pub tests: Vec<BTreeMap<String, TestConfig>>,
-}
-
-impl BenchmarkConfig {
-    /// Every test of the file, by key, in file order.
-    pub fn tests(&self) -> impl Iterator<Item = (&String, &TestConfig)> {
-        self.tests.iter().flat_map(|group| group.iter())
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct TestConfig {
-    pub json_url: Option<String>,
-    pub db_url: Option<String>,
-    pub query_url: Option<String>,
-    pub fortune_url: Option<String>,
-    pub update_url: Option<String>,
-    pub plaintext_url: Option<String>,
-    pub cached_query_url: Option<String>,
-    pub port: Option<u16>,
-    pub dockerfile: Option<String>,
-    #[serde(flatten)]
-    pub other: BTreeMap<String, serde_json::Value>,
-}
-
-impl TestConfig {
-    /// The configured URLs in TFB's run order (by the length of the type's name).
-    pub fn urls(&self) -> Vec<(&'static str, &str)> {
-        [
-            ("db", &self.db_url),
-            ("json", &self.json_url),
-            ("query", &self.query_url),
-            ("update", &self.update_url),
-            ("fortune", &self.fortune_url),
-            ("plaintext", &self.plaintext_url),
-            ("cached-query", &self.cached_query_url),
-        ]
-        .into_iter()
-        .filter_map(|(kind, url)| Some((kind, url.as_deref()?)))
-        .collect()
-    }
-}
-
 /// Every implementation under `<root>/implementations`, sorted by name.
 pub fn implementations(root: &Path) -> anyhow::Result<Vec<Implementation>> {
     let mut found = Vec::new();
@@ -147,8 +102,7 @@ pub fn implementations(root: &Path) -> anyhow::Result<Vec<Implementation>> {
         if !config_path.is_file() {
             continue;
         }
-        let config: BenchmarkConfig = serde_json::from_str(&fs::read_to_string(&config_path)?)
-            .with_context(|| format!("parsing {}", config_path.display()))?;
+        let config = BenchmarkConfig::read(&config_path)?;
         let package = package_name(&dir)?;
         let name = dir
             .file_name()

@@ -37,10 +37,19 @@ fn tfb_cached_query_levels() -> Vec<u32> {
     vec![1, 10, 20, 50, 100]
 }
 
+/// The profiles `--profile` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileName {
+    /// Minutes on a laptop: two levels per type, five seconds each.
+    Quick,
+    /// TFB's exact load phase.
+    Tfb,
+}
+
 impl Profile {
-    pub fn named(name: &str) -> Option<Self> {
+    pub fn named(name: ProfileName) -> Self {
         match name {
-            "tfb" => Some(Self {
+            ProfileName::Tfb => Self {
                 name: "tfb".to_owned(),
                 primer_seconds: 5,
                 warmup_seconds: 15,
@@ -54,8 +63,8 @@ impl Profile {
                 pause_after_warmup_seconds: 5,
                 pause_between_levels_seconds: 2,
                 repeat: 1,
-            }),
-            "quick" => Some(Self {
+            },
+            ProfileName::Quick => Self {
                 name: "quick".to_owned(),
                 primer_seconds: 1,
                 warmup_seconds: 2,
@@ -69,8 +78,7 @@ impl Profile {
                 pause_after_warmup_seconds: 0,
                 pause_between_levels_seconds: 1,
                 repeat: 1,
-            }),
-            _ => None,
+            },
         }
     }
 

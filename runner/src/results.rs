@@ -1,16 +1,16 @@
-//! The results of a run: `results.json` in TFB's `rawData` layout plus what TFB never kept
-//! (requests/s, latency percentiles, CPU and memory, the verification reports, the environment),
-//! versioned; and `summary.md`, the best figure per test and type.
+//! The results of a run, as data: `results.json` in TFB's `rawData` layout plus what TFB never
+//! kept (requests/s, latency percentiles, CPU and memory, the verification reports, the
+//! environment), versioned, written and read back here. Rendering them is [`crate::output`]'s job.
 
-use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path, process::Command};
+use std::{collections::BTreeMap, fs, path::Path};
 
 use anyhow::Context;
 
 use serde::{Deserialize, Serialize};
 
-use conformance::TestType;
+use conformance::{Level, TestType};
 
-use crate::profile::Profile;
+use crate::{environment::Environment, profile::Profile};
 
 /// Bumped whenever a field changes meaning or disappears.
 pub const FORMAT_VERSION: u32 = 1;
@@ -33,9 +33,9 @@ pub struct Results {
     pub cached_query_intervals: Vec<u32>,
     pub duration: u32,
     /// TFB's `verify`: test name → type → pass, warn or fail.
-    pub verify: BTreeMap<String, BTreeMap<String, conformance::Level>>,
-    /// The full conformance report behind each verdict (as JSON, so results files read back).
-    pub verification: BTreeMap<String, serde_json::Value>,
+    pub verify: BTreeMap<String, BTreeMap<String, Level>>,
+    /// The full conformance report behind each verdict.
+    pub verification: BTreeMap<String, conformance::Report>,
     /// type → test name → one entry per level, in level order.
     pub raw_data: BTreeMap<String, BTreeMap<String, Vec<Entry>>>,
     /// test name → type → why it was not loaded.
@@ -110,93 +110,45 @@ impl Entry {
             _ => String::new(),
         }
     }
-}
 
-/// The machine and software a run measured.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Environment {
-    pub cpu_model: String,
-    pub logical_cpus: usize,
-    pub kernel: String,
-    pub postgres_version: String,
-    pub wrk_version: String,
-    pub git_commit: String,
-    pub runner_version: String,
-    /// Linux's `kernel.sched_autogroup_enabled` during the run (absent where the kernel has no
-    /// such setting, and in results written before it was recorded).
-    #[serde(default)]
-    pub sched_autogroup: Option<bool>,
-}
-
-impl Environment {
-    pub fn capture(postgres_version: String, workspace: &Path) -> Self {
-        let cpu_model = fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|info| {
-                info.lines()
-                    .find(|line| line.starts_with("model name"))
-                    .and_then(|line| line.split_once(':'))
-                    .map(|(_, model)| model.trim().to_owned())
-            })
-            .unwrap_or_default();
-        let command_line = |program: &str, args: &[&str]| {
-            Command::new(program)
-                .args(args)
-                .current_dir(workspace)
-                .output()
-                .ok()
-                .map(|output| {
-                    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-                        + &String::from_utf8_lossy(&output.stderr);
-                    text.lines().next().unwrap_or_default().trim().to_owned()
-                })
-                .unwrap_or_default()
-        };
-        Self {
-            cpu_model,
-            logical_cpus: std::thread::available_parallelism().map_or(1, usize::from),
-            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            postgres_version,
-            wrk_version: command_line("wrk", &["-v"]),
-            git_commit: command_line("git", &["rev-parse", "HEAD"]),
-            runner_version: env!("CARGO_PKG_VERSION").to_owned(),
-            sched_autogroup: fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
-                .ok()
-                .map(|setting| setting.trim() != "0"),
-        }
-    }
-
-    /// A warning for runs measured with autogroup scheduling on, which distorts the figures
-    /// (measured on a 2-core machine: /db at 256 connections 1.7× faster with it off, all
-    /// processes in the same session) and makes them incomparable with runs that had it off.
-    pub fn scheduler_note(&self) -> Option<&'static str> {
-        (self.sched_autogroup == Some(true)).then_some(
-            "Linux's autogroup scheduling was on (kernel.sched_autogroup_enabled=1): on a \
-             2-core machine it cost the database types up to 1.7×, and it makes a run \
-             incomparable with one that had it off. `sysctl kernel.sched_autogroup_enabled=0` \
-             before benchmarking (needs root).",
-        )
+    /// Socket errors and 5xx answers of this level, TFB's error count.
+    pub fn errors(&self) -> u64 {
+        self.connect + self.read + self.write + self.timeout + self.non_2xx
     }
 }
 
 impl Results {
-    pub fn write(&self, directory: &Path) -> anyhow::Result<()> {
+    /// An empty run, named after its start, measured with `profile` on `environment`.
+    pub fn new(name: String, start_time: u64, environment: Environment, profile: &Profile) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            name,
+            start_time,
+            end_time: start_time,
+            environment,
+            concurrency_levels: profile.concurrency_levels.clone(),
+            pipeline_concurrency_levels: profile.pipeline_concurrency_levels.clone(),
+            query_intervals: profile.query_levels.clone(),
+            cached_query_intervals: profile.cached_query_levels.clone(),
+            duration: profile.duration_seconds,
+            profile: profile.clone(),
+            verify: BTreeMap::new(),
+            verification: BTreeMap::new(),
+            raw_data: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            succeeded: BTreeMap::new(),
+            failed: BTreeMap::new(),
+            runner_cpu_seconds: 0.0,
+        }
+    }
+
+    /// Writes `results.json` (the reports beside it are [`crate::output`]'s).
+    pub fn write_json(&self, directory: &Path) -> anyhow::Result<()> {
         fs::create_dir_all(directory)?;
         fs::write(
             directory.join("results.json"),
             serde_json::to_string_pretty(self)?,
         )?;
-        self.write_reports(directory)
-    }
-
-    /// `summary.md` and `report.html`, from these results.
-    pub fn write_reports(&self, directory: &Path) -> anyhow::Result<()> {
-        fs::write(directory.join("summary.md"), self.summary())?;
-        fs::write(directory.join("report.html"), crate::report::render(self)?)?;
         Ok(())
     }
 
@@ -217,7 +169,32 @@ impl Results {
         Ok(results)
     }
 
-    /// The best requests/s per test and type, with the level it came from.
+    /// Records TFB's verdict on `test`'s `test_type`.
+    pub fn record_verdict(&mut self, test: &str, test_type: TestType, verdict: Level) {
+        self.verify
+            .entry(test.to_owned())
+            .or_default()
+            .insert(test_type.to_string(), verdict);
+    }
+
+    /// Records the levels `test`'s `test_type` was loaded at: it succeeded when one level
+    /// measured something.
+    pub fn record_load(&mut self, test: &str, test_type: TestType, entries: Vec<Entry>) {
+        let outcome = if entries.iter().any(|entry| entry.error.is_none()) {
+            &mut self.succeeded
+        } else {
+            &mut self.failed
+        };
+        outcome
+            .entry(test_type.to_string())
+            .or_default()
+            .push(test.to_owned());
+        self.raw_data
+            .entry(test_type.to_string())
+            .or_default()
+            .insert(test.to_owned(), entries);
+    }
+
     /// Records that `test`'s `test_type` was not loaded, and why: it counts as failed.
     pub fn skip(&mut self, test: &str, test_type: TestType, reason: String) {
         let type_name = test_type.to_string();
@@ -229,94 +206,6 @@ impl Results {
             .entry(type_name)
             .or_default()
             .push(test.to_owned());
-    }
-
-    pub fn summary(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "# Benchmark {}\n", self.name);
-        let _ = writeln!(
-            out,
-            "Profile `{}` ({} s per level), {} × {}, PostgreSQL {}, {}, commit {}.\n",
-            self.profile.name,
-            self.profile.duration_seconds,
-            self.environment.logical_cpus,
-            self.environment.cpu_model,
-            self.environment.postgres_version,
-            self.environment.wrk_version,
-            self.environment
-                .git_commit
-                .get(..12)
-                .unwrap_or(&self.environment.git_commit),
-        );
-        let wall = self.end_time.saturating_sub(self.start_time).max(1) as f64;
-        let _ = writeln!(
-            out,
-            "{wall:.0} s in all; the runner itself used {:.1} s of CPU ({:.2} % of the run).\n",
-            self.runner_cpu_seconds,
-            100.0 * self.runner_cpu_seconds / wall
-        );
-        if let Some(note) = self.environment.scheduler_note() {
-            let _ = writeln!(out, "**Note:** {note}\n");
-        }
-        let _ = writeln!(
-            out,
-            "| test | type | verification | best req/s | at | p99 there | errors |"
-        );
-        let _ = writeln!(out, "|---|---|---|---:|---|---:|---:|");
-        for (test, verdicts) in &self.verify {
-            for (test_type, verdict) in verdicts {
-                let entries = self
-                    .raw_data
-                    .get(test_type)
-                    .and_then(|tests| tests.get(test));
-                let best = entries.and_then(|entries| {
-                    entries
-                        .iter()
-                        .filter(|entry| entry.error.is_none())
-                        .max_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second))
-                });
-                match best {
-                    Some(best) => {
-                        let errors: u64 = entries
-                            .into_iter()
-                            .flatten()
-                            .map(|entry| {
-                                entry.connect
-                                    + entry.read
-                                    + entry.write
-                                    + entry.timeout
-                                    + entry.non_2xx
-                            })
-                            .sum();
-                        let _ = writeln!(
-                            out,
-                            "| {test} | {test_type} | {verdict} | {:.0} | {} | {:.2} ms | {errors} |",
-                            best.requests_per_second,
-                            best.level(),
-                            best.latency_ms.p99
-                        );
-                    }
-                    None => {
-                        let level_error = entries
-                            .into_iter()
-                            .flatten()
-                            .find_map(|entry| entry.error.as_deref());
-                        let reason = self
-                            .skipped
-                            .get(test)
-                            .and_then(|reasons| reasons.get(test_type))
-                            .map(String::as_str)
-                            .or(level_error)
-                            .unwrap_or("not loaded");
-                        let _ = writeln!(
-                            out,
-                            "| {test} | {test_type} | {verdict} | — | {reason} | | |"
-                        );
-                    }
-                }
-            }
-        }
-        out
     }
 }
 

@@ -62,8 +62,7 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
                        <th>server peak MB</th></tr>");
         for (test, entries) in tests {
             for entry in entries {
-                let errors =
-                    entry.connect + entry.read + entry.write + entry.timeout + entry.non_2xx;
+                let errors = entry.errors();
                 let optional = |value: Option<f64>| {
                     value.map_or(String::from("—"), |value| format!("{value:.2}"))
                 };

@@ -1,0 +1,113 @@
+//! The command line: what `tfb` accepts, as clap types. Nothing here checks more than clap can;
+//! [`crate::plan`] turns these arguments into a validated plan.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use conformance::TestType;
+
+use crate::profile::ProfileName;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Verify and benchmark web frameworks the TechEmpower way"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// `json` prints machine-readable output on stdout (reports, results) for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// The discovered implementations, their tests and test types.
+    List,
+    /// Verify the selected tests (TFB's verification plus our strict checks).
+    Verify(Selection),
+    /// Verify, then load every type that did not fail, and write the results.
+    Benchmark(BenchmarkArgs),
+    /// Compare runs: per type, test and level, the change in requests/s from the first run to
+    /// each later one, called a change only when it exceeds the spread.
+    Compare {
+        /// Run folders; the first is the baseline.
+        #[arg(num_args = 2.., required = true)]
+        runs: Vec<PathBuf>,
+    },
+    /// Write summary.md and report.html again from a run's results.json.
+    Report {
+        /// A run's folder, e.g. results/20261126-170747.
+        directory: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct Selection {
+    /// Tests by TFB name (comma-separated: axum,actix-pool); default: all.
+    #[arg(long = "test", value_delimiter = ',')]
+    pub tests: Vec<String>,
+    /// Test types (comma-separated); default: every type the test configures.
+    #[arg(long = "type", value_delimiter = ',', value_enum)]
+    pub types: Vec<TestType>,
+    /// Use this database instead of starting a throwaway one (also read from DATABASE_URL).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Client mode: verify and load a server that runs elsewhere; nothing is built or started.
+    /// Select exactly one test, whose benchmark_config.json gives the paths.
+    #[arg(long)]
+    pub server_url: Option<String>,
+    /// Client mode: wait up to this many seconds for the server to accept connections, for
+    /// containers started together (Compose, a Kubernetes Job); 0 fails at once.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub wait_for_server: u64,
+    /// The cargo profile the servers are built with; benchmarks should keep `release`.
+    #[arg(long, default_value = "release")]
+    pub build_profile: String,
+    /// Print less: no progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct BenchmarkArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// `quick` (minutes on a laptop) or `tfb` (TFB's exact load phase).
+    #[arg(long, value_enum, default_value_t = ProfileName::Quick)]
+    pub profile: ProfileName,
+    /// Seconds per level (overrides the profile).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub duration: Option<u32>,
+    /// Connections for json, db and fortune (overrides the profile).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency_levels: Vec<u32>,
+    /// Connections for pipelined plaintext (overrides the profile).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub pipeline_concurrency_levels: Vec<u32>,
+    /// Rows per request for query and update (overrides the profile).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub query_levels: Vec<u32>,
+    /// Rows per request for cached-query (overrides the profile).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub cached_query_levels: Vec<u32>,
+    /// Connections for query, update and cached-query (overrides the profile).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub query_concurrency: Option<u32>,
+    /// Seconds of primer and of warmup (overrides the profile).
+    #[arg(long)]
+    pub warmup: Option<u32>,
+    /// Measure every level this many times; results keep the median and every run's figure.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Where results/<timestamp>/ goes.
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+}

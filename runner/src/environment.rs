@@ -1,0 +1,77 @@
+//! The machine and software a run measured, captured at its start and kept in results.json, and
+//! the warning a run measured with autogroup scheduling on carries in every report.
+
+use std::{fs, path::Path, process::Command};
+
+use serde::{Deserialize, Serialize};
+
+/// The machine and software a run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Environment {
+    pub cpu_model: String,
+    pub logical_cpus: usize,
+    pub kernel: String,
+    pub postgres_version: String,
+    pub wrk_version: String,
+    pub git_commit: String,
+    pub runner_version: String,
+    /// Linux's `kernel.sched_autogroup_enabled` during the run (absent where the kernel has no
+    /// such setting, and in results written before it was recorded).
+    #[serde(default)]
+    pub sched_autogroup: Option<bool>,
+}
+
+impl Environment {
+    pub fn capture(postgres_version: String, workspace: &Path) -> Self {
+        let cpu_model = fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|line| line.starts_with("model name"))
+                    .and_then(|line| line.split_once(':'))
+                    .map(|(_, model)| model.trim().to_owned())
+            })
+            .unwrap_or_default();
+        let command_line = |program: &str, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .current_dir(workspace)
+                .output()
+                .ok()
+                .map(|output| {
+                    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+                        + &String::from_utf8_lossy(&output.stderr);
+                    text.lines().next().unwrap_or_default().trim().to_owned()
+                })
+                .unwrap_or_default()
+        };
+        Self {
+            cpu_model,
+            logical_cpus: std::thread::available_parallelism().map_or(1, usize::from),
+            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            postgres_version,
+            wrk_version: command_line("wrk", &["-v"]),
+            git_commit: command_line("git", &["rev-parse", "HEAD"]),
+            runner_version: env!("CARGO_PKG_VERSION").to_owned(),
+            sched_autogroup: fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+                .ok()
+                .map(|setting| setting.trim() != "0"),
+        }
+    }
+
+    /// A warning for runs measured with autogroup scheduling on, which distorts the figures
+    /// (measured on a 2-core machine: /db at 256 connections 1.7× faster with it off, all
+    /// processes in the same session) and makes them incomparable with runs that had it off.
+    pub fn scheduler_note(&self) -> Option<&'static str> {
+        (self.sched_autogroup == Some(true)).then_some(
+            "Linux's autogroup scheduling was on (kernel.sched_autogroup_enabled=1): on a \
+             2-core machine it cost the database types up to 1.7×, and it makes a run \
+             incomparable with one that had it off. `sysctl kernel.sched_autogroup_enabled=0` \
+             before benchmarking (needs root).",
+        )
+    }
+}
