@@ -369,6 +369,40 @@ fn record_autogroup(run: &Path, enabled: bool) {
     std::fs::write(&path, results.to_string()).unwrap();
 }
 
+/// A run recorded by an earlier runner (format version 1, with its verification reports): `tfb
+/// report` and `tfb compare` read it and draw the same figures.
+#[test]
+fn a_run_recorded_by_an_earlier_version_still_renders() {
+    let recorded = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runs/format-1");
+    let runs = tempfile::tempdir().unwrap();
+    let run = runs.path().join("format-1");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::copy(recorded.join("results.json"), run.join("results.json")).unwrap();
+    let (success, output) = run_tfb(&["report", run.to_str().unwrap()]);
+    assert!(success, "tfb report failed:\n{output}");
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    let recorded_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(recorded.join("results.json")).unwrap())
+            .unwrap();
+    for test_type in ["db", "json"] {
+        let level = &recorded_json["rawData"][test_type]["axum"][0];
+        let line = format!(
+            "| axum | {test_type} | pass | {:.0} | c={} |",
+            level["requestsPerSecond"].as_f64().unwrap(),
+            level["concurrency"]
+        );
+        assert!(summary.contains(&line), "no {line:?} in:\n{summary}");
+    }
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        page.contains("<h2>db</h2>") && page.contains("<svg"),
+        "{page}"
+    );
+    let (success, output) = run_tfb(&["compare", run.to_str().unwrap(), run.to_str().unwrap()]);
+    assert!(success, "tfb compare failed:\n{output}");
+    assert!(output.contains("| db | axum | c=8 |"), "{output}");
+}
+
 #[test]
 fn autogroup_scheduling_is_named_in_reports_and_comparisons() {
     let runs = tempfile::tempdir().unwrap();
