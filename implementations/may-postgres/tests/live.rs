@@ -368,6 +368,34 @@ fn terminate(url: &str, pid: i32) {
     admin.query(&statement, &[Param::Int4(pid)]).unwrap();
 }
 
+/// Returns once backend `pid` sleeps in `pg_sleep`: its statement is in flight, not queued.
+fn wait_until_sleeping(url: &str, pid: i32) {
+    // Only a statement that never reaches the server comes near it.
+    const PATIENCE: Duration = Duration::from_secs(60);
+    let observer = connect(url);
+    let sleeping = observer
+        .prepare(
+            "SELECT count(*)::int4 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep'",
+        )
+        .unwrap();
+    let started = Instant::now();
+    while observer
+        .query(&sleeping, &[Param::Int4(pid)])
+        .unwrap()
+        .one()
+        .unwrap()
+        .get_i32(0)
+        .unwrap()
+        == 0
+    {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "backend {pid} never started its pg_sleep"
+        );
+        may::coroutine::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A connection killed on the server side fails the statement in flight at once, says why, and
 /// fails later statements too instead of hanging.
 #[test]
@@ -378,7 +406,7 @@ fn a_dropped_connection_fails_fast_and_clearly() {
         let connection = Arc::new(connect(&url));
         let pid = backend_pid(&connection);
         let slow = connection
-            .prepare("SELECT 1::int4 FROM pg_sleep(10)")
+            .prepare("SELECT 1::int4 FROM pg_sleep(60)")
             .unwrap();
         let in_flight = {
             let connection = Arc::clone(&connection);
@@ -388,12 +416,14 @@ fn a_dropped_connection_fails_fast_and_clearly() {
             unsafe { builder.spawn(move || connection.query(&slow, &[]).map(|rows| rows.len())) }
                 .unwrap()
         };
-        may::coroutine::sleep(Duration::from_millis(200));
+        wait_until_sleeping(&url, pid);
         let started = Instant::now();
         terminate(&url, pid);
         let error = in_flight.join().unwrap().unwrap_err();
+        // Half the statement's own length: it failed because its backend went, however slow
+        // the machine.
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(30),
             "failed only after {:?}",
             started.elapsed()
         );
