@@ -1,7 +1,11 @@
 //! Running an implementation as a child process: on a free port, against a given database,
-//! ready when it answers, stopped with SIGTERM like a container runtime would.
+//! ready when it answers, stopped with SIGTERM like a container runtime would. The servers bind
+//! with `SO_REUSEPORT`, so a port picked here and bound by someone else too would be shared
+//! silently: once ready, the server must be the only process listening on its port, or it is
+//! started again on another.
 
 use std::{
+    collections::HashSet,
     io::{BufRead, BufReader, Read},
     net::{SocketAddr, TcpListener},
     path::Path,
@@ -22,6 +26,8 @@ use crate::http;
 /// TFB waited this long for a server to answer its first request.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Ports tried before giving up on finding one nobody else binds.
+const PORT_ATTEMPTS: usize = 5;
 
 /// A running implementation. Dropping it kills the process if it still runs.
 pub struct ServerProcess {
@@ -35,6 +41,23 @@ impl ServerProcess {
     /// Starts `binary` with `PORT` and `DATABASE_URL` set, and waits until `ready_path` answers
     /// 200 (as TFB did with the first URL of the test).
     pub fn start(binary: &Path, database_url: &str, ready_path: &str) -> anyhow::Result<Self> {
+        for _ in 0..PORT_ATTEMPTS {
+            let server = Self::start_on_a_free_port(binary, database_url, ready_path)?;
+            if foreign_listeners(server.pid().as_raw() as u32, server.address.port()).is_empty() {
+                return Ok(server);
+            }
+        }
+        bail!(
+            "{}: every port picked for it ({PORT_ATTEMPTS} tries) was also bound by another process",
+            binary.display()
+        )
+    }
+
+    fn start_on_a_free_port(
+        binary: &Path,
+        database_url: &str,
+        ready_path: &str,
+    ) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut child = Command::new(binary)
             .env("PORT", port.to_string())
@@ -137,6 +160,43 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Sockets listening on TCP `port` (any address, IPv4 or IPv6) that process `pid` does not hold.
+fn foreign_listeners(pid: u32, port: u16) -> Vec<u64> {
+    let held: HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            let inode = target
+                .to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?;
+            inode.parse().ok()
+        })
+        .collect();
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .into_iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|row| {
+                    // sl local_address rem_address st ... uid timeout inode
+                    let fields: Vec<&str> = row.split_whitespace().collect();
+                    let local_port = fields.get(1)?.rsplit_once(':')?.1;
+                    let listening = *fields.get(3)? == "0A";
+                    (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                        .then(|| fields.get(9)?.parse::<u64>().ok())
+                        .flatten()
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|inode| !held.contains(inode))
+        .collect()
+}
+
 fn collect_lines(stream: Option<impl Read + Send + 'static>, lines: &Arc<Mutex<Vec<String>>>) {
     let Some(stream) = stream else { return };
     let lines = Arc::clone(lines);
@@ -147,4 +207,33 @@ fn collect_lines(stream: Option<impl Read + Send + 'static>, lines: &Arc<Mutex<V
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A second listener on the port, as SO_REUSEPORT allows, is seen as another process's; the
+    /// process's own listener is not.
+    #[test]
+    fn a_port_shared_with_another_process_is_seen() {
+        let listener = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .unwrap();
+        listener.set_reuse_port(true).unwrap();
+        listener
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        listener.listen(16).unwrap();
+        let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+        assert!(foreign_listeners(std::process::id(), port).is_empty());
+        let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+        let seen = foreign_listeners(other.id(), port);
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+    }
 }
