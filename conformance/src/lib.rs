@@ -266,20 +266,19 @@ pub async fn verify(target: &Target) -> Report {
         } else if target.database_url.is_none()
             && matches!(
                 test_type,
-                TestType::Db
-                    | TestType::Query
-                    | TestType::Update
-                    | TestType::Fortune
-                    | TestType::CachedQuery
+                TestType::Db | TestType::Query | TestType::Update | TestType::Fortune
             )
         {
-            phase.findings.push(
-                Finding::warn(
-                    "No database URL given: the database counts were not checked",
-                    &format!("{}{path}", target.base_url),
-                )
-                .strict(),
-            );
+            phase.findings.extend(report::file_under(
+                &format!("{test_type}::database_counts"),
+                vec![
+                    Finding::warn(
+                        "No database URL given: the database counts were not checked",
+                        &format!("{}{path}", target.base_url),
+                    )
+                    .strict(),
+                ],
+            ));
         }
         if test_type == TestType::Update {
             phase.findings.extend(report::file_under(
@@ -287,15 +286,26 @@ pub async fn verify(target: &Target) -> Report {
                 types::reported_rows_are_stored(target, path).await,
             ));
         }
-        if test_type == TestType::CachedQuery
-            && let Some(database_url) = &target.database_url
-        {
+        if test_type == TestType::CachedQuery {
             let url = format!("{}{path}", target.base_url);
-            let checked = db_counts::served_from_cache(database_url, &url).await;
-            quiet_wait += checked.quiet_wait;
+            let findings = match &target.database_url {
+                Some(database_url) => {
+                    let checked = db_counts::served_from_cache(database_url, &url).await;
+                    quiet_wait += checked.quiet_wait;
+                    checked.findings
+                }
+                None => vec![
+                    Finding::warn(
+                        "No database URL given: whether the rows come from a cache was not \
+                         checked",
+                        &url,
+                    )
+                    .strict(),
+                ],
+            };
             phase.findings.extend(report::file_under(
                 "cached-query::served_from_cache",
-                checked.findings,
+                findings,
             ));
         }
         elapsed += count_started.elapsed();

@@ -629,7 +629,13 @@ async fn fortune_type(target: &Target, url: &str, path: &str) -> Result<PhaseOne
 pub async fn reported_rows_are_stored(target: &Target, path: &str) -> Vec<Finding> {
     let url = format!("{}{path}20", target.base_url);
     let Some(database_url) = &target.database_url else {
-        return Vec::new();
+        return vec![
+            Finding::warn(
+                "No database URL given: whether the reported rows were stored was not checked",
+                &url,
+            )
+            .strict(),
+        ];
     };
     let outcome = async {
         let response = client::get(&url, ACCEPT_JSON)

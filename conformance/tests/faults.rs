@@ -70,6 +70,8 @@ struct Case {
     absent: &'static [&'static str],
     /// Path-style routes (`/queries/`, `/updates/`) instead of TFB's usual query strings.
     path_style: bool,
+    /// Verified with the database's URL (the counts and row checks run), or without it.
+    database: bool,
 }
 
 use Level::{Fail, Warn};
@@ -83,19 +85,41 @@ const CASES: &[Case] = &[
         expect: &[],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "headers::missing_server",
         fault: Fault::MissingServer,
-        types: &[Json],
-        expect: &[tfb(
-            Json,
-            "json::headers",
-            Fail,
-            "Required response header missing: Server",
-        )],
+        types: &[Json, Db, Plaintext, Fortune],
+        expect: &[
+            tfb(
+                Json,
+                "json::headers",
+                Fail,
+                "Required response header missing: Server",
+            ),
+            tfb(
+                Db,
+                "db::headers",
+                Fail,
+                "Required response header missing: Server",
+            ),
+            tfb(
+                Plaintext,
+                "plaintext::headers",
+                Fail,
+                "Required response header missing: Server",
+            ),
+            tfb(
+                Fortune,
+                "fortune::headers",
+                Fail,
+                "Required response header missing: Server",
+            ),
+        ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "headers::frozen_date",
@@ -109,6 +133,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "headers::date_with_offset_warns",
@@ -122,6 +147,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "headers::missing_date_fails_twice",
@@ -143,6 +169,7 @@ const CASES: &[Case] = &[
         ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "headers::charset_utf8_without_dash",
@@ -156,6 +183,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "headers::html_without_charset",
@@ -169,6 +197,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "headers::no_size_header",
@@ -182,6 +211,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "json::capitalised_key_passes",
@@ -190,6 +220,7 @@ const CASES: &[Case] = &[
         expect: &[],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "json::extra_key_warns",
@@ -203,6 +234,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "json::number_value_fails",
@@ -211,19 +243,35 @@ const CASES: &[Case] = &[
         expect: &[tfb(Json, "json::body", Fail, "Not a valid JSON object")],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
-        name: "json::status_201_fails",
-        fault: Fault::WrongStatusOnJson,
-        types: &[Json],
-        expect: &[tfb(
-            Json,
-            "json::status",
-            Fail,
-            "Invalid response status, found \"201\", did not match \"200\"",
-        )],
+        name: "status::201_fails",
+        fault: Fault::WrongStatus,
+        types: &[Json, Db, Plaintext],
+        expect: &[
+            tfb(
+                Json,
+                "json::status",
+                Fail,
+                "Invalid response status, found \"201\", did not match \"200\"",
+            ),
+            tfb(
+                Db,
+                "db::status",
+                Fail,
+                "Invalid response status, found \"201\", did not match \"200\"",
+            ),
+            tfb(
+                Plaintext,
+                "plaintext::status",
+                Fail,
+                "Invalid response status, found \"201\", did not match \"200\"",
+            ),
+        ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::array_warns",
@@ -237,6 +285,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::extra_key_warns",
@@ -250,6 +299,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::id_out_of_range_warns",
@@ -263,6 +313,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::non_numeric_id_raises",
@@ -278,6 +329,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::failed_requests_under_burst",
@@ -292,6 +344,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     // siege 4.0.7's rule, both sides of it: 408, 418 and 500-509 are failed transactions, other
     // statuses and cut bodies went through (a strict fail here), no answer at all failed.
@@ -306,6 +359,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::burst_answered_510_passes_tfb",
@@ -318,6 +372,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::burst_connections_dropped",
@@ -331,6 +386,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::burst_bodies_cut_pass_tfb",
@@ -347,6 +403,7 @@ const CASES: &[Case] = &[
         ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::answered_404_passes_tfb",
@@ -366,6 +423,7 @@ const CASES: &[Case] = &[
         ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     // A burst's counting window sees only its own type: the queries still queued after the
     // query burst gave up are worked off before the update burst counts.
@@ -388,11 +446,12 @@ const CASES: &[Case] = &[
         ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "routes_shorter_than_tfb_allows",
         fault: Fault::ShortRoutes,
-        types: &[Query, Fortune, CachedQuery],
+        types: &TestType::ALL,
         expect: &[
             tfb(
                 CachedQuery,
@@ -412,16 +471,65 @@ const CASES: &[Case] = &[
                 Fail,
                 "Route for fortunes must be at least 9 characters, found '/f' instead",
             ),
+            tfb(
+                Json,
+                "json::url_length",
+                Fail,
+                "Route for json must be at least 5 characters, found '/j' instead",
+            ),
+            tfb(
+                Db,
+                "db::url_length",
+                Fail,
+                "Route for db must be at least 3 characters, found '/d' instead",
+            ),
+            tfb(
+                Update,
+                "update::url_length",
+                Fail,
+                "Route for update must be at least 8 characters, found '/u?q=' instead",
+            ),
+            tfb(
+                Plaintext,
+                "plaintext::url_length",
+                Fail,
+                "Route for plaintext must be at least 10 characters, found '/p' instead",
+            ),
         ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     // cached-query: TFB's query cases without database counts, and (strict) rows from a cache.
     Case {
-        name: "cached_query::count_ignored",
+        name: "lists::count_ignored",
         fault: Fault::CountIgnored,
-        types: &[CachedQuery],
+        types: &[Query, Update, CachedQuery],
         expect: &[
+            tfb(
+                Query,
+                "query::case_2_returns_two_items",
+                Fail,
+                "JSON array length of 1 != expected length of 2",
+            ),
+            tfb(
+                Query,
+                "query::case_501_returns_500_items",
+                Warn,
+                "JSON array length of 1 != expected length of 500",
+            ),
+            tfb(
+                Update,
+                "update::case_2_returns_two_items",
+                Fail,
+                "JSON array length of 1 != expected length of 2",
+            ),
+            tfb(
+                Update,
+                "update::case_501_returns_500_items",
+                Warn,
+                "JSON array length of 1 != expected length of 500",
+            ),
             tfb(
                 CachedQuery,
                 "cached-query::case_2_returns_two_items",
@@ -437,19 +545,35 @@ const CASES: &[Case] = &[
         ],
         absent: &["cached-query::database_counts"],
         path_style: false,
+        database: true,
     },
     Case {
-        name: "cached_query::zero_not_clamped",
+        name: "lists::zero_not_clamped",
         fault: Fault::ZeroNotClamped,
-        types: &[CachedQuery],
-        expect: &[tfb(
-            CachedQuery,
-            "cached-query::case_0_returns_one_item",
-            Fail,
-            "JSON array length of 0 != expected length of 1",
-        )],
+        types: &[Query, Update, CachedQuery],
+        expect: &[
+            tfb(
+                Query,
+                "query::case_0_returns_one_item",
+                Fail,
+                "JSON array length of 0 != expected length of 1",
+            ),
+            tfb(
+                Update,
+                "update::case_0_returns_one_item",
+                Fail,
+                "JSON array length of 0 != expected length of 1",
+            ),
+            tfb(
+                CachedQuery,
+                "cached-query::case_0_returns_one_item",
+                Fail,
+                "JSON array length of 0 != expected length of 1",
+            ),
+        ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "cached_query::foo_answered_with_500_text",
@@ -463,6 +587,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "cached_query::empty_answered_empty",
@@ -484,6 +609,7 @@ const CASES: &[Case] = &[
         ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "cached_query::rows_read_from_the_database",
@@ -496,6 +622,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::same_id_every_time",
@@ -504,19 +631,29 @@ const CASES: &[Case] = &[
         expect: &[strict(Db, "db::ids_spread", "distinct")],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "query::foo_answered_with_500_text",
         fault: Fault::FooAnsweredWith500Text,
-        types: &[Query],
-        expect: &[tfb(
-            Query,
-            "query::case_foo_returns_one_item",
-            Fail,
-            "Invalid JSON",
-        )],
+        types: &[Query, Update],
+        expect: &[
+            tfb(
+                Query,
+                "query::case_foo_returns_one_item",
+                Fail,
+                "Invalid JSON",
+            ),
+            tfb(
+                Update,
+                "update::case_foo_returns_one_item",
+                Fail,
+                "Invalid JSON",
+            ),
+        ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "query::foo_answered_with_object",
@@ -530,17 +667,18 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "query::empty_value_answered_empty",
         fault: Fault::EmptyAnsweredEmpty,
-        types: &[Query],
+        types: &[Query, Update],
         expect: &[
             tfb(
                 Query,
                 "query::case_empty_returns_one_item",
                 Fail,
-                "Empty response given for stringy `queries` parameter \nSuggestion: modify your /queries route",
+                "Empty response given for stringy `queries` parameter",
             ),
             tfb(
                 Query,
@@ -548,9 +686,22 @@ const CASES: &[Case] = &[
                 Fail,
                 "Invalid response status, found \"400\"",
             ),
+            tfb(
+                Update,
+                "update::case_empty_returns_one_item",
+                Fail,
+                "Empty response given for stringy `queries` parameter",
+            ),
+            tfb(
+                Update,
+                "update::bare_url",
+                Fail,
+                "Invalid response status, found \"400\"",
+            ),
         ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "query::501_not_clamped_warns",
@@ -564,6 +715,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "query::in_clause_fails_counts",
@@ -577,6 +729,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "update::501_not_clamped_fails",
@@ -590,6 +743,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "update::two_statements_per_request",
@@ -603,6 +757,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "update::not_persisted",
@@ -624,6 +779,7 @@ const CASES: &[Case] = &[
         ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "update::reports_values_it_did_not_store",
@@ -636,6 +792,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::unsorted",
@@ -649,6 +806,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::unescaped",
@@ -662,6 +820,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::double_escaped",
@@ -675,6 +834,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::numeric_em_dash",
@@ -688,6 +848,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::missing_closing_td",
@@ -701,6 +862,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::extra_div",
@@ -709,6 +871,7 @@ const CASES: &[Case] = &[
         expect: &[tfb(Fortune, "fortune::page", Fail, "<body><div><table>")],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::style_tag",
@@ -722,6 +885,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::no_doctype",
@@ -735,6 +899,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::padded_cell",
@@ -748,6 +913,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::missing_extra_fortune",
@@ -761,6 +927,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "plaintext::trailing_newline_warns",
@@ -774,6 +941,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "plaintext::wrong_text",
@@ -787,19 +955,54 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "limits::chunk_size_overflow",
         fault: Fault::ChunkSizeOverflow,
-        types: &[Json],
-        expect: &[tfb(
-            Json,
-            "json::responds",
-            Fail,
-            "more than the 1024 KiB accepted",
-        )],
+        types: &TestType::ALL,
+        expect: &[
+            tfb(
+                Json,
+                "json::responds",
+                Fail,
+                "more than the 1024 KiB accepted",
+            ),
+            tfb(Db, "db::responds", Fail, "more than the 1024 KiB accepted"),
+            tfb(
+                Query,
+                "query::responds",
+                Fail,
+                "more than the 1024 KiB accepted",
+            ),
+            tfb(
+                Update,
+                "update::responds",
+                Fail,
+                "more than the 1024 KiB accepted",
+            ),
+            tfb(
+                Fortune,
+                "fortune::responds",
+                Fail,
+                "more than the 1024 KiB accepted",
+            ),
+            tfb(
+                Plaintext,
+                "plaintext::responds",
+                Fail,
+                "more than the 1024 KiB accepted",
+            ),
+            tfb(
+                CachedQuery,
+                "cached-query::responds",
+                Fail,
+                "more than the 1024 KiB accepted",
+            ),
+        ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "limits::endless_body",
@@ -813,6 +1016,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "limits::gzip_bomb",
@@ -826,39 +1030,84 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "limits::huge_head",
         fault: Fault::HugeHead,
-        types: &[Json],
-        expect: &[tfb(
-            Json,
-            "json::responds",
-            Fail,
-            "more than the 64 KiB accepted",
-        )],
+        types: &TestType::ALL,
+        expect: &[
+            tfb(
+                Json,
+                "json::responds",
+                Fail,
+                "more than the 64 KiB accepted",
+            ),
+            tfb(Db, "db::responds", Fail, "more than the 64 KiB accepted"),
+            tfb(
+                Query,
+                "query::responds",
+                Fail,
+                "more than the 64 KiB accepted",
+            ),
+            tfb(
+                Update,
+                "update::responds",
+                Fail,
+                "more than the 64 KiB accepted",
+            ),
+            tfb(
+                Fortune,
+                "fortune::responds",
+                Fail,
+                "more than the 64 KiB accepted",
+            ),
+            tfb(
+                Plaintext,
+                "plaintext::responds",
+                Fail,
+                "more than the 64 KiB accepted",
+            ),
+            tfb(
+                CachedQuery,
+                "cached-query::responds",
+                Fail,
+                "more than the 64 KiB accepted",
+            ),
+        ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "strict::content_length_beside_chunked",
         fault: Fault::StaleContentLength,
-        types: &[Json],
-        expect: &[strict(Json, "json::content_length", "Content-Length says")],
+        types: &[Json, Db, Plaintext, Fortune],
+        expect: &[
+            strict(Json, "json::content_length", "Content-Length says"),
+            strict(Db, "db::content_length", "Content-Length says"),
+            strict(
+                Plaintext,
+                "plaintext::content_length",
+                "Content-Length says",
+            ),
+            strict(Fortune, "fortune::content_length", "Content-Length says"),
+        ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "strict::pipelined_requests_dropped",
         fault: Fault::PipelineDropsRequests,
-        types: &[Plaintext],
-        expect: &[strict(
-            Plaintext,
-            "plaintext::pipelining",
-            "16 pipelined requests",
-        )],
+        types: &[Json, Plaintext],
+        expect: &[
+            strict(Json, "json::pipelining", "16 pipelined requests"),
+            strict(Plaintext, "plaintext::pipelining", "16 pipelined requests"),
+        ],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "query::extra_statements_warn",
@@ -872,6 +1121,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "update::select_in_update_text_warns",
@@ -885,6 +1135,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "db::table_hidden_behind_a_view",
@@ -898,6 +1149,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "fortune::not_utf8_raises",
@@ -911,6 +1163,7 @@ const CASES: &[Case] = &[
         )],
         absent: &[],
         path_style: false,
+        database: true,
     },
     Case {
         name: "query::path_style_routes_pass",
@@ -919,6 +1172,7 @@ const CASES: &[Case] = &[
         expect: &[],
         absent: &[],
         path_style: true,
+        database: true,
     },
     Case {
         name: "query::path_style_without_empty_segment",
@@ -940,6 +1194,52 @@ const CASES: &[Case] = &[
         ],
         absent: &[],
         path_style: true,
+        database: true,
+    },
+    Case {
+        name: "no_database_url_warns_and_passes_tfb",
+        fault: Fault::None,
+        types: &TestType::ALL,
+        expect: &[
+            strict_warn(
+                Db,
+                "db::database_counts",
+                "No database URL given: the database counts were not checked",
+            ),
+            strict_warn(
+                Query,
+                "query::database_counts",
+                "No database URL given: the database counts were not checked",
+            ),
+            strict_warn(
+                Update,
+                "update::database_counts",
+                "No database URL given: the database counts were not checked",
+            ),
+            strict_warn(
+                Fortune,
+                "fortune::database_counts",
+                "No database URL given: the database counts were not checked",
+            ),
+            strict_warn(
+                Update,
+                "update::rows_changed",
+                "No database URL given: whether rows were updated is not checked",
+            ),
+            strict_warn(
+                Update,
+                "update::reported_rows_are_stored",
+                "No database URL given: whether the reported rows were stored",
+            ),
+            strict_warn(
+                CachedQuery,
+                "cached-query::served_from_cache",
+                "No database URL given: whether the rows come from a cache",
+            ),
+        ],
+        absent: &[],
+        path_style: false,
+        database: false,
     },
 ];
 
@@ -955,16 +1255,52 @@ fn main() -> ExitCode {
         }
     };
     let database_turns = Arc::new(Mutex::new(()));
-    let trials = CASES
+    let mut trials: Vec<Trial> = CASES
         .iter()
         .map(|case| {
             let (url, turns) = (database.url(), Arc::clone(&database_turns));
             Trial::test(case.name, move || run_case(case, &url, &turns))
         })
         .collect();
+    trials.push(Trial::test("every_check_has_a_fault", || {
+        every_check_has_a_fault().map_err(Failed::from)
+    }));
     let conclusion = libtest_mimic::run(&arguments, trials);
     drop(database);
     conclusion.exit_code()
+}
+
+/// Every named check of every type, and the two every type has besides (its answer at all, its
+/// route's length), is expected to warn or fail by some case: none is claimed without a fault
+/// that proves it can.
+fn every_check_has_a_fault() -> Result<(), String> {
+    let unproven: Vec<String> = TestType::ALL
+        .into_iter()
+        .flat_map(|test_type| {
+            let mut names: Vec<String> = test_type
+                .checks()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            names.push(format!("{test_type}::responds"));
+            names.push(format!("{test_type}::url_length"));
+            names
+        })
+        .filter(|check| {
+            !CASES
+                .iter()
+                .flat_map(|case| case.expect)
+                .any(|expect| expect.check == check && expect.level != Level::Pass)
+        })
+        .collect();
+    if unproven.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no case proves these checks can fail: {}",
+            unproven.join(", ")
+        ))
+    }
 }
 
 fn run_case(case: &Case, database_url: &str, turns: &Mutex<()>) -> Result<(), Failed> {
@@ -979,7 +1315,7 @@ fn run_case(case: &Case, database_url: &str, turns: &Mutex<()>) -> Result<(), Fa
         .build()?;
     let report = runtime.block_on(async {
         let base_url = server::start(case.fault, database_url).await;
-        let mut target = Target::new(&base_url, Some(database_url.to_owned()));
+        let mut target = Target::new(&base_url, case.database.then(|| database_url.to_owned()));
         // Not among TFB's defaults: only a config that declares it enables it.
         target
             .paths
@@ -987,10 +1323,13 @@ fn run_case(case: &Case, database_url: &str, turns: &Mutex<()>) -> Result<(), Fa
         if case.fault == Fault::ShortRoutes {
             for (test_type, path) in &mut target.paths {
                 match test_type {
+                    Json => *path = "/j".to_owned(),
+                    Db => *path = "/d".to_owned(),
                     Query => *path = "/q?q=".to_owned(),
+                    Update => *path = "/u?q=".to_owned(),
                     Fortune => *path = "/f".to_owned(),
+                    Plaintext => *path = "/p".to_owned(),
                     CachedQuery => *path = "/c?count=".to_owned(),
-                    _ => {}
                 }
             }
         }

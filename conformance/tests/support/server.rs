@@ -59,8 +59,9 @@ pub enum Fault {
     /// `/queries` requests served one at a time, each after a 200 ms statement of its own: a
     /// burst of them outlasts the verifier's 20 s and the queue is still worked off after it.
     QueriesQueuedSlowly,
-    /// Also serves `/queries` at `/q` (with `q=`), `/fortunes` at `/f` and `/cached-queries` at
-    /// `/c`, routes shorter than TFB's minimum lengths.
+    /// Also serves every type at a route shorter than TFB's minimum length: `/json` at `/j`,
+    /// `/db` at `/d`, `/queries` at `/q` and `/updates` at `/u` (both with `q=`), `/fortunes` at
+    /// `/f`, `/plaintext` at `/p` and `/cached-queries` at `/c`.
     ShortRoutes,
     /// Lists of one row whatever the count asks.
     CountIgnored,
@@ -84,7 +85,8 @@ pub enum Fault {
     PipelineDropsRequests,
     SameIdEveryTime,
     UpdatesReportUnstoredValues,
-    WrongStatusOnJson,
+    /// 201 instead of 200 on `/json`, `/db` and `/plaintext`.
+    WrongStatus,
     QueriesExtraStatements,
     UpdateTextContainsSelect,
     DbReadsThroughView,
@@ -303,9 +305,16 @@ async fn respond(state: &State, target: &str) -> Answer {
             }
         }
         None if path_style && (path == "/queries" || path == "/updates") => "/not-found",
-        None if fault == Fault::ShortRoutes && path == "/q" => "/queries",
-        None if fault == Fault::ShortRoutes && path == "/f" => "/fortunes",
-        None if fault == Fault::ShortRoutes && path == "/c" => "/cached-queries",
+        None if fault == Fault::ShortRoutes => match path {
+            "/j" => "/json",
+            "/d" => "/db",
+            "/q" => "/queries",
+            "/u" => "/updates",
+            "/f" => "/fortunes",
+            "/p" => "/plaintext",
+            "/c" => "/cached-queries",
+            _ => path,
+        },
         None => path,
     };
     let reply = match path {
@@ -365,6 +374,9 @@ async fn respond(state: &State, target: &str) -> Answer {
     let mut reply = reply;
     if path == "/fortunes" && fault == Fault::FortunesAnsweredNotFound {
         reply.status = 404;
+    }
+    if matches!(path, "/json" | "/db" | "/plaintext") && fault == Fault::WrongStatus {
+        reply.status = 201;
     }
     if path != "/db" || served % 40 != 39 {
         return Answer::whole(render(fault, reply));
@@ -426,6 +438,7 @@ impl Answer {
 fn render(fault: Fault, reply: Reply) -> Vec<u8> {
     let reason = match reply.status {
         200 => "OK",
+        201 => "Created",
         404 => "Not Found",
         510 => "Not Extended",
         500 => "Internal Server Error",
@@ -478,16 +491,7 @@ fn json(fault: Fault) -> Reply {
         Fault::NumberInHelloObject => r#"{"message":"Hello, World!","n":1}"#,
         _ => r#"{"message":"Hello, World!"}"#,
     };
-    let status = if fault == Fault::WrongStatusOnJson {
-        201
-    } else {
-        200
-    };
-    Reply {
-        status,
-        content_type: "application/json",
-        body: body.as_bytes().to_vec(),
-    }
+    Reply::ok("application/json", body)
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
