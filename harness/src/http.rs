@@ -2,19 +2,20 @@
 //! malformed request lines), and responses exactly as the server framed them, read by the
 //! conformance crate's raw response reader.
 
-use std::{future::Future, io, net::SocketAddr, time::Duration};
+use std::{future::Future, io, net::SocketAddr, sync::OnceLock, time::Duration};
 
-use conformance::client::{FetchError, ResponseReader};
+use conformance::{
+    client::{FetchError, ResponseReader},
+    types::ACCEPT_JSON,
+};
 use tokio::{io::AsyncWriteExt, net::TcpStream, runtime::Runtime};
+
+use crate::tcp_table;
 
 pub use conformance::client::Response;
 
 /// No test waits longer than this for a server; a hang becomes an error.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The Accept header TFB sends for the JSON and database test types.
-pub const ACCEPT_JSON: &str =
-    "application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7";
 
 /// A GET with the headers wrk sends during TFB's load phase.
 pub fn get_request(path: &str) -> Vec<u8> {
@@ -29,17 +30,30 @@ pub fn get(address: SocketAddr, path: &str) -> io::Result<Response> {
     Connection::open(address)?.get(path)
 }
 
-/// One keep-alive connection, driven by a runtime of its own so tests stay blocking.
+/// The runtime every connection's I/O runs on. Each call blocks its own thread on it, so the
+/// tests stay blocking and run in parallel without a runtime per connection.
+fn runtime() -> io::Result<&'static Runtime> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("harness-http")
+        .enable_all()
+        .build()?;
+    Ok(RUNTIME.get_or_init(|| runtime))
+}
+
+/// One keep-alive connection.
 pub struct Connection {
-    runtime: Runtime,
+    runtime: &'static Runtime,
     reader: ResponseReader,
 }
 
 impl Connection {
     pub fn open(address: SocketAddr) -> io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = runtime()?;
         let stream = runtime.block_on(within_timeout(async {
             let stream = TcpStream::connect(address).await?;
             stream.set_nodelay(true)?;
@@ -121,35 +135,13 @@ impl Connection {
 }
 
 /// How many bytes the server has not yet read on the loopback connection from `client` to
-/// `server`, from the kernel's table (`/proc/net/tcp`, `/proc/net/tcp6`): zero once the server
-/// has taken the request off the socket. `None` when the connection is not in the table.
+/// `server`, from the kernel's table: zero once the server has taken the request off the socket.
+/// `None` when the connection is not in the table.
 pub fn unread_by_server(server: SocketAddr, client: SocketAddr) -> io::Result<Option<u64>> {
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = std::fs::read_to_string(table)?;
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(remote), Some(queues)) =
-                (fields.get(1), fields.get(2), fields.get(4))
-            else {
-                continue;
-            };
-            if hex_port(local) == Some(server.port())
-                && hex_port(remote) == Some(client.port())
-                && let Some((_, unread)) = queues.split_once(':')
-            {
-                return u64::from_str_radix(unread, 16)
-                    .map(Some)
-                    .map_err(|error| io::Error::other(format!("{table}: {error}")));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// The port of an `ADDRESS:PORT` entry of the kernel's TCP table, both in hex.
-fn hex_port(entry: &str) -> Option<u16> {
-    let (_, port) = entry.rsplit_once(':')?;
-    u16::from_str_radix(port, 16).ok()
+    Ok(tcp_table::sockets()?
+        .into_iter()
+        .find(|socket| socket.local_port == server.port() && socket.remote_port == client.port())
+        .map(|socket| socket.unread))
 }
 
 async fn within_timeout<T>(work: impl Future<Output = io::Result<T>>) -> io::Result<T> {

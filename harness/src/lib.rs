@@ -1,12 +1,12 @@
 //! What the end-to-end tests and the benchmark runner share: finding the implementations under
 //! `implementations/`, building them, running one as a process, and talking to it.
 
-pub mod assertions;
 pub mod build;
 pub mod discover;
 pub mod http;
 pub mod proxy;
 pub mod server;
+pub mod tcp_table;
 
 use std::path::{Path, PathBuf};
 

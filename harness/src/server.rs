@@ -21,7 +21,7 @@ use nix::{
     unistd::Pid,
 };
 
-use crate::http;
+use crate::{http, tcp_table};
 
 /// TFB waited this long for a server to answer its first request.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -175,24 +175,11 @@ fn foreign_listeners(pid: u32, port: u16) -> Vec<u64> {
             inode.parse().ok()
         })
         .collect();
-    ["/proc/net/tcp", "/proc/net/tcp6"]
+    tcp_table::sockets()
+        .unwrap_or_default()
         .into_iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|row| {
-                    // sl local_address rem_address st ... uid timeout inode
-                    let fields: Vec<&str> = row.split_whitespace().collect();
-                    let local_port = fields.get(1)?.rsplit_once(':')?.1;
-                    let listening = *fields.get(3)? == "0A";
-                    (listening && u16::from_str_radix(local_port, 16).ok()? == port)
-                        .then(|| fields.get(9)?.parse::<u64>().ok())
-                        .flatten()
-                })
-                .collect::<Vec<_>>()
-        })
+        .filter(|socket| socket.listening && socket.local_port == port)
+        .map(|socket| socket.inode)
         .filter(|inode| !held.contains(inode))
         .collect()
 }

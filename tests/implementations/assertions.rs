@@ -1,10 +1,10 @@
-//! What a correct response looks like, held to TFB's patterns and a little beyond them (exact JSON
+//! What a correct response looks like to the end-to-end tests, held to TFB's patterns and a little beyond them (exact JSON
 //! key case, a correct `Content-Length`, no compression). Written independently of `tfb-common`,
 //! so a bug in the shared code cannot hide itself; TFB's own rules come from `conformance`.
 
 use serde_json::Value;
 
-use crate::http::Response;
+use tfb_harness::http::Response;
 
 /// Error messages name the URL and what was wrong.
 pub type CheckResult = Result<(), String>;
@@ -136,8 +136,9 @@ pub fn parse_world_list(response: &Response, url: &str) -> Result<Vec<(i32, i32)
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
+/// The assertions' own tests, run as trials `assertions::<name>` (this binary has no libtest
+/// harness to run `#[test]` functions).
+pub(crate) mod self_tests {
     use super::*;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Response {
@@ -159,7 +160,6 @@ mod tests {
         ("Content-Length", "2"),
     ];
 
-    #[test]
     fn accepts_a_correct_response() {
         assert_eq!(
             check_success(&response(200, GOOD, b"{}"), "/json", ContentKind::Json),
@@ -167,7 +167,6 @@ mod tests {
         );
     }
 
-    #[test]
     fn rejects_each_header_fault() {
         let without = |name: &str| -> Vec<(&str, &str)> {
             GOOD.iter()
@@ -208,7 +207,6 @@ mod tests {
         assert!(check_success(&response(500, GOOD, b"{}"), "/json", ContentKind::Json).is_err());
     }
 
-    #[test]
     fn content_types_follow_tfb_patterns() {
         assert!(matches_content_type(
             ContentKind::Json,
@@ -231,7 +229,6 @@ mod tests {
         ));
     }
 
-    #[test]
     fn worlds_need_exact_keys_and_ranges() {
         assert_eq!(
             check_world(&serde_json::json!({"id": 1, "randomNumber": 10000})),
@@ -248,4 +245,17 @@ mod tests {
             assert!(check_world(&bad).is_err(), "{bad} should be rejected");
         }
     }
+
+    pub(crate) const ALL: [(&str, fn()); 4] = [
+        ("accepts_a_correct_response", accepts_a_correct_response),
+        ("rejects_each_header_fault", rejects_each_header_fault),
+        (
+            "content_types_follow_tfb_patterns",
+            content_types_follow_tfb_patterns,
+        ),
+        (
+            "worlds_need_exact_keys_and_ranges",
+            worlds_need_exact_keys_and_ranges,
+        ),
+    ];
 }
