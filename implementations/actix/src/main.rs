@@ -27,7 +27,7 @@ use actix_web::{
 };
 use tfb_common::{
     config::{CLIENT_HEAD_TIMEOUT, ServerConfig},
-    db::{PooledDatabase, SharedConnection},
+    db::{Database, PooledDatabase, SharedConnection},
     queries::queries_from_query_string,
     reply::{Content, Reply},
 };
@@ -76,14 +76,8 @@ async fn serve(config: ServerConfig, pooled: PooledDatabase) -> std::io::Result<
             .app_data(Data::new(pooled.clone()))
             .route("/json", web::get().to(json))
             .route("/plaintext", web::get().to(plaintext))
-            .route("/db", web::get().to(db))
-            .route("/queries", web::get().to(queries))
-            .route("/fortunes", web::get().to(fortunes))
-            .route("/updates", web::get().to(updates))
-            .route("/pool/db", web::get().to(pool_db))
-            .route("/pool/queries", web::get().to(pool_queries))
-            .route("/pool/fortunes", web::get().to(pool_fortunes))
-            .route("/pool/updates", web::get().to(pool_updates))
+            .configure(database_routes::<SharedConnection>)
+            .service(web::scope("/pool").configure(database_routes::<PooledDatabase>))
             .default_service(web::to(not_found))
     })
     .workers(config.workers)
@@ -100,6 +94,16 @@ async fn serve(config: ServerConfig, pooled: PooledDatabase) -> std::io::Result<
     server.await
 }
 
+/// The four database types on one layout: at the root on the worker's shared connection, under
+/// `/pool` on the pool.
+fn database_routes<D: Database>(config: &mut web::ServiceConfig) {
+    config
+        .route("/db", web::get().to(db::<D>))
+        .route("/queries", web::get().to(queries::<D>))
+        .route("/fortunes", web::get().to(fortunes::<D>))
+        .route("/updates", web::get().to(updates::<D>));
+}
+
 async fn json() -> HttpResponse {
     respond(Reply::hello_json())
 }
@@ -108,40 +112,22 @@ async fn plaintext() -> HttpResponse {
     respond(Reply::hello_plaintext())
 }
 
-async fn db(shared: Data<SharedConnection>) -> HttpResponse {
-    respond(Reply::json(shared.world().await))
+async fn db<D: Database>(database: Data<D>) -> HttpResponse {
+    respond(Reply::json(database.world().await))
 }
 
-async fn queries(request: HttpRequest, shared: Data<SharedConnection>) -> HttpResponse {
+async fn queries<D: Database>(request: HttpRequest, database: Data<D>) -> HttpResponse {
     let count = queries_from_query_string(Some(request.query_string()));
-    respond(Reply::json(shared.worlds(count).await))
+    respond(Reply::json(database.worlds(count).await))
 }
 
-async fn fortunes(shared: Data<SharedConnection>) -> HttpResponse {
-    respond(Reply::html(shared.fortunes_page().await))
+async fn fortunes<D: Database>(database: Data<D>) -> HttpResponse {
+    respond(Reply::html(database.fortunes_page().await))
 }
 
-async fn updates(request: HttpRequest, shared: Data<SharedConnection>) -> HttpResponse {
+async fn updates<D: Database>(request: HttpRequest, database: Data<D>) -> HttpResponse {
     let count = queries_from_query_string(Some(request.query_string()));
-    respond(Reply::json(shared.update_worlds(count).await))
-}
-
-async fn pool_db(pooled: Data<PooledDatabase>) -> HttpResponse {
-    respond(Reply::json(pooled.world().await))
-}
-
-async fn pool_queries(request: HttpRequest, pooled: Data<PooledDatabase>) -> HttpResponse {
-    let count = queries_from_query_string(Some(request.query_string()));
-    respond(Reply::json(pooled.worlds(count).await))
-}
-
-async fn pool_fortunes(pooled: Data<PooledDatabase>) -> HttpResponse {
-    respond(Reply::html(pooled.fortunes_page().await))
-}
-
-async fn pool_updates(request: HttpRequest, pooled: Data<PooledDatabase>) -> HttpResponse {
-    let count = queries_from_query_string(Some(request.query_string()));
-    respond(Reply::json(pooled.update_worlds(count).await))
+    respond(Reply::json(database.update_worlds(count).await))
 }
 
 async fn not_found() -> HttpResponse {

@@ -21,7 +21,7 @@ use std::{process::ExitCode, sync::Arc};
 use axum::{
     Router,
     body::Body,
-    extract::{RawQuery, State},
+    extract::{FromRef, RawQuery, State},
     http::{HeaderValue, StatusCode, header},
     response::Response,
     routing::get,
@@ -29,7 +29,7 @@ use axum::{
 use tfb_common::{
     cache::WorldCache,
     config::ServerConfig,
-    db::{PooledDatabase, SharedConnection},
+    db::{Database, PooledDatabase, SharedConnection},
     queries::{count_from_query_string, queries_from_query_string},
     reply::{Content, Reply},
 };
@@ -69,17 +69,24 @@ fn app(state: AppState) -> Router {
     Router::new()
         .route("/json", get(json))
         .route("/plaintext", get(plaintext))
-        .route("/db", get(db))
-        .route("/queries", get(queries))
-        .route("/fortunes", get(fortunes))
-        .route("/updates", get(updates))
+        .merge(database_routes::<Arc<SharedConnection>>())
         .route("/cached-queries", get(cached_queries))
-        .route("/pool/db", get(pool_db))
-        .route("/pool/queries", get(pool_queries))
-        .route("/pool/fortunes", get(pool_fortunes))
-        .route("/pool/updates", get(pool_updates))
+        .nest("/pool", database_routes::<PooledDatabase>())
         .fallback(not_found)
         .with_state(state)
+}
+
+/// The four database types on one layout: at the root on the shared connections, under `/pool`
+/// on the pool.
+fn database_routes<D>() -> Router<AppState>
+where
+    D: Database + Clone + FromRef<AppState>,
+{
+    Router::new()
+        .route("/db", get(db::<D>))
+        .route("/queries", get(queries::<D>))
+        .route("/fortunes", get(fortunes::<D>))
+        .route("/updates", get(updates::<D>))
 }
 
 async fn json() -> Response {
@@ -90,45 +97,30 @@ async fn plaintext() -> Response {
     respond(Reply::hello_plaintext())
 }
 
-async fn db(State(state): State<AppState>) -> Response {
-    respond(Reply::json(state.shared.world().await))
+async fn db<D: Database>(State(database): State<D>) -> Response {
+    respond(Reply::json(database.world().await))
 }
 
-async fn queries(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+async fn queries<D: Database>(State(database): State<D>, RawQuery(query): RawQuery) -> Response {
     let count = queries_from_query_string(query.as_deref());
-    respond(Reply::json(state.shared.worlds(count).await))
+    respond(Reply::json(database.worlds(count).await))
 }
 
-async fn fortunes(State(state): State<AppState>) -> Response {
-    respond(Reply::html(state.shared.fortunes_page().await))
+async fn fortunes<D: Database>(State(database): State<D>) -> Response {
+    respond(Reply::html(database.fortunes_page().await))
 }
 
-async fn updates(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+async fn updates<D: Database>(State(database): State<D>, RawQuery(query): RawQuery) -> Response {
     let count = queries_from_query_string(query.as_deref());
-    respond(Reply::json(state.shared.update_worlds(count).await))
+    respond(Reply::json(database.update_worlds(count).await))
 }
 
-async fn cached_queries(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+async fn cached_queries(
+    State(cache): State<Arc<WorldCache>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let count = count_from_query_string(query.as_deref());
-    respond(Reply::json(state.cache.worlds(count).await))
-}
-
-async fn pool_db(State(state): State<AppState>) -> Response {
-    respond(Reply::json(state.pooled.world().await))
-}
-
-async fn pool_queries(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let count = queries_from_query_string(query.as_deref());
-    respond(Reply::json(state.pooled.worlds(count).await))
-}
-
-async fn pool_fortunes(State(state): State<AppState>) -> Response {
-    respond(Reply::html(state.pooled.fortunes_page().await))
-}
-
-async fn pool_updates(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let count = queries_from_query_string(query.as_deref());
-    respond(Reply::json(state.pooled.update_worlds(count).await))
+    respond(Reply::json(cache.worlds(count).await))
 }
 
 async fn not_found() -> Response {
@@ -161,11 +153,30 @@ fn exit_with(error: &str) -> ExitCode {
 }
 
 /// One per worker: the worker's own shared connection, the process-wide pool and World cache.
+/// Each handler takes only the part it uses.
 #[derive(Clone)]
 struct AppState {
     shared: Arc<SharedConnection>,
     pooled: PooledDatabase,
     cache: Arc<WorldCache>,
+}
+
+impl FromRef<AppState> for Arc<SharedConnection> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.shared)
+    }
+}
+
+impl FromRef<AppState> for PooledDatabase {
+    fn from_ref(state: &AppState) -> Self {
+        state.pooled.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<WorldCache> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.cache)
+    }
 }
 
 const SERVER: HeaderValue = HeaderValue::from_static("axum");

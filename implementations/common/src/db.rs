@@ -1,5 +1,5 @@
 //! The database layer: the SQL, the statements prepared on each connection, and the two
-//! connection layouts the implementations offer.
+//! connection layouts the implementations offer, both serving the [`Database`] trait.
 //!
 //! - [`SharedConnection`] is the fast layout: per worker thread, one long-lived connection for
 //!   reads and one for updates, each shared by every request in flight on that worker, with
@@ -309,6 +309,43 @@ impl<S: Prepared> Slot<S> {
     }
 }
 
+/// The four database test types, as both layouts serve them, so that a framework routes them
+/// once, generic over the layout (`/db` and so on on the fast one, `/pool/db` on the pool).
+pub trait Database: Send + Sync + 'static {
+    /// One random World row.
+    fn world(&self) -> impl Future<Output = Result<World, DbError>> + Send;
+    /// `count` random World rows, one SELECT each, all in flight together.
+    fn worlds(&self, count: usize) -> impl Future<Output = Result<Vec<World>, DbError>> + Send;
+    /// The rendered fortunes page.
+    fn fortunes_page(&self) -> impl Future<Output = Result<Bytes, DbError>> + Send;
+    /// `count` random World rows, each given a new random number, written with one UPDATE.
+    fn update_worlds(
+        &self,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<World>, DbError>> + Send;
+}
+
+impl<D: Database> Database for Arc<D> {
+    fn world(&self) -> impl Future<Output = Result<World, DbError>> + Send {
+        D::world(self)
+    }
+
+    fn worlds(&self, count: usize) -> impl Future<Output = Result<Vec<World>, DbError>> + Send {
+        D::worlds(self, count)
+    }
+
+    fn fortunes_page(&self) -> impl Future<Output = Result<Bytes, DbError>> + Send {
+        D::fortunes_page(self)
+    }
+
+    fn update_worlds(
+        &self,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<World>, DbError>> + Send {
+        D::update_worlds(self, count)
+    }
+}
+
 /// The fast layout: per worker, one connection for reads and one for updates, each shared by
 /// all of that worker's requests.
 ///
@@ -335,9 +372,11 @@ impl SharedConnection {
             .await
             .map(drop)
     }
+}
 
+impl Database for SharedConnection {
     /// One random World row.
-    pub async fn world(&self) -> Result<World, DbError> {
+    async fn world(&self) -> Result<World, DbError> {
         self.reads
             .run(|session| async move {
                 select_world(&session.client, &session.statements.world).await
@@ -346,7 +385,7 @@ impl SharedConnection {
     }
 
     /// `count` random World rows, one SELECT each, all in flight together.
-    pub async fn worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
+    async fn worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
         self.reads
             .run(|session| async move {
                 select_worlds(&session.client, &session.statements.world, count).await
@@ -355,7 +394,7 @@ impl SharedConnection {
     }
 
     /// The rendered fortunes page.
-    pub async fn fortunes_page(&self) -> Result<Bytes, DbError> {
+    async fn fortunes_page(&self) -> Result<Bytes, DbError> {
         self.reads
             .run(|session| async move {
                 fortunes_page(&session.client, &session.statements.fortunes).await
@@ -364,7 +403,7 @@ impl SharedConnection {
     }
 
     /// `count` random World rows, each given a new random number, written with one UPDATE.
-    pub async fn update_worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
+    async fn update_worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
         self.updates
             .run(|session| async move {
                 let statements = &session.statements;
@@ -411,42 +450,6 @@ impl PooledDatabase {
         })
     }
 
-    pub async fn world(&self) -> Result<World, DbError> {
-        self.run(async |client| {
-            let statement = client.prepare_cached(SELECT_WORLD).await?;
-            select_world(client, &statement).await
-        })
-        .await
-    }
-
-    pub async fn worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
-        self.run(async |client| {
-            let statement = client.prepare_cached(SELECT_WORLD).await?;
-            select_worlds(client, &statement, count).await
-        })
-        .await
-    }
-
-    pub async fn fortunes_page(&self) -> Result<Bytes, DbError> {
-        self.run(async |client| {
-            let statement = client.prepare_cached(SELECT_FORTUNES).await?;
-            fortunes_page(client, &statement).await
-        })
-        .await
-    }
-
-    pub async fn update_worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
-        self.run(async |client| {
-            let (select, update) = try_join(
-                client.prepare_cached(SELECT_WORLD),
-                client.prepare_cached(UPDATE_WORLDS),
-            )
-            .await?;
-            update_worlds(client, &select, &update, count).await
-        })
-        .await
-    }
-
     /// Every World row, for a cache.
     pub async fn all_worlds(&self) -> Result<Vec<World>, DbError> {
         self.run(async |client| {
@@ -479,6 +482,44 @@ impl PooledDatabase {
             .unless_stalled(checkout)
             .await
             .ok_or_else(no_answer)?
+    }
+}
+
+impl Database for PooledDatabase {
+    async fn world(&self) -> Result<World, DbError> {
+        self.run(async |client| {
+            let statement = client.prepare_cached(SELECT_WORLD).await?;
+            select_world(client, &statement).await
+        })
+        .await
+    }
+
+    async fn worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
+        self.run(async |client| {
+            let statement = client.prepare_cached(SELECT_WORLD).await?;
+            select_worlds(client, &statement, count).await
+        })
+        .await
+    }
+
+    async fn fortunes_page(&self) -> Result<Bytes, DbError> {
+        self.run(async |client| {
+            let statement = client.prepare_cached(SELECT_FORTUNES).await?;
+            fortunes_page(client, &statement).await
+        })
+        .await
+    }
+
+    async fn update_worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
+        self.run(async |client| {
+            let (select, update) = try_join(
+                client.prepare_cached(SELECT_WORLD),
+                client.prepare_cached(UPDATE_WORLDS),
+            )
+            .await?;
+            update_worlds(client, &select, &update, count).await
+        })
+        .await
     }
 }
 
