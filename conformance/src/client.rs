@@ -99,24 +99,43 @@ impl std::fmt::Display for FetchError {
     }
 }
 
-/// An `http://host:port/path` URL, split.
+/// An `http://` URL as a request needs it, read by the url crate.
 #[derive(Debug, Clone)]
-struct Url {
-    authority: String,
-    path: String,
+pub(crate) struct HttpUrl {
+    url: url::Url,
+    /// `host:port` to connect to (port 80 when the URL names none).
+    pub(crate) address: String,
+    /// The `Host` header: the host, and the port when the URL names one.
+    pub(crate) authority: String,
+    /// The request target: path and query.
+    pub(crate) target: String,
 }
 
-fn parse_url(url: &str) -> Result<Url, FetchError> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        FetchError::Connection(format!("only http:// URLs are supported, got {url:?}"))
-    })?;
-    let (authority, path) = match rest.find('/') {
-        Some(slash) => (&rest[..slash], &rest[slash..]),
-        None => (rest, "/"),
+pub(crate) fn parse_url(url: &str) -> Result<HttpUrl, FetchError> {
+    let parsed = url::Url::parse(url)
+        .map_err(|error| FetchError::Connection(format!("{url:?} is not a URL: {error}")))?;
+    from_url(parsed)
+}
+
+fn from_url(url: url::Url) -> Result<HttpUrl, FetchError> {
+    let host = match url.host_str() {
+        Some(host) if url.scheme() == "http" => host.to_owned(),
+        _ => {
+            return Err(FetchError::Connection(format!(
+                "only http:// URLs are supported, got {:?}",
+                url.as_str()
+            )));
+        }
     };
-    Ok(Url {
-        authority: authority.to_owned(),
-        path: path.to_owned(),
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
+    Ok(HttpUrl {
+        address: format!("{host}:{}", url.port_or_known_default().unwrap_or(80)),
+        authority,
+        target: url[url::Position::BeforePath..url::Position::AfterQuery].to_owned(),
+        url,
     })
 }
 
@@ -153,13 +172,13 @@ pub async fn get_within(
 
 /// The address `url`'s host and port resolve to first, as a connection to it would use.
 pub async fn resolve(url: &str) -> Result<SocketAddr, FetchError> {
-    let authority = parse_url(url)?.authority;
-    let mut addresses = lookup_host(&authority)
+    let address = parse_url(url)?.address;
+    let mut addresses = lookup_host(&address)
         .await
         .map_err(|error| FetchError::Connection(error.to_string()))?;
     addresses
         .next()
-        .ok_or_else(|| FetchError::Connection(format!("{authority} has no address")))
+        .ok_or_else(|| FetchError::Connection(format!("{address} has no address")))
 }
 
 async fn get_following_redirects(
@@ -168,18 +187,16 @@ async fn get_following_redirects(
     address: Option<SocketAddr>,
 ) -> Result<Response, FetchError> {
     let mut current = parse_url(url)?;
-    let resolved_authority = current.authority.clone();
+    let resolved = current.address.clone();
     for _ in 0..=MAX_REDIRECTS {
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tfb-conformance\r\nAccept-Encoding: gzip, deflate\r\n\
              Accept: {accept}\r\nConnection: keep-alive\r\n\r\n",
-            current.path, current.authority
+            current.target, current.authority
         );
         let connecting = match address {
-            Some(address) if current.authority == resolved_authority => {
-                TcpStream::connect(address).await
-            }
-            _ => TcpStream::connect(&current.authority).await,
+            Some(address) if current.address == resolved => TcpStream::connect(address).await,
+            _ => TcpStream::connect(&current.address).await,
         };
         let mut stream = connecting.map_err(|error| FetchError::Connection(error.to_string()))?;
         stream
@@ -191,14 +208,10 @@ async fn get_following_redirects(
         let location = response.header("location").map(str::to_owned);
         match (response.status, location) {
             (301 | 302 | 303 | 307 | 308, Some(location)) => {
-                current = if location.starts_with("http://") {
-                    parse_url(&location)?
-                } else {
-                    Url {
-                        authority: current.authority,
-                        path: location,
-                    }
-                };
+                let next = current.url.join(&location).map_err(|error| {
+                    FetchError::Connection(format!("redirected to {location:?}: {error}"))
+                })?;
+                current = from_url(next)?;
             }
             _ => return Ok(response),
         }
@@ -272,24 +285,8 @@ impl ResponseReader {
                 }));
             }
         };
-        let head = String::from_utf8_lossy(&self.buffer[..head_end]).into_owned();
+        let (status, headers) = parse_head(&self.buffer[..head_end + 4])?;
         self.buffer.drain(..head_end + 4);
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default();
-        let status = status_line
-            .strip_prefix("HTTP/1.")
-            .and_then(|rest| rest.get(2..5))
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| {
-                FetchError::Connection(format!("not an HTTP/1.x status line: {status_line:?}"))
-            })?;
-        let mut headers = Vec::new();
-        for line in lines {
-            let (name, value) = line
-                .split_once(':')
-                .ok_or_else(|| FetchError::Connection(format!("malformed header line {line:?}")))?;
-            headers.push((name.trim().to_owned(), value.trim().to_owned()));
-        }
         let body = self
             .read_body(status, &headers)
             .await
@@ -423,6 +420,52 @@ impl ResponseReader {
     }
 }
 
+/// Headers a response head may have; more is a malformed head.
+const MAX_HEADERS: usize = 128;
+
+/// The status and headers of a complete response head (ending in its blank line), parsed by
+/// httparse; values lose surrounding whitespace and bytes that are not UTF-8.
+fn parse_head(head: &[u8]) -> Result<(u16, Vec<(String, String)>), FetchError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    let first_line = || {
+        String::from_utf8_lossy(head.split(|byte| *byte == b'\r').next().unwrap_or(head))
+            .into_owned()
+    };
+    match response.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return Err(FetchError::Connection(
+                "the response head ended early".to_owned(),
+            ));
+        }
+        Err(httparse::Error::Status | httparse::Error::Version) => {
+            return Err(FetchError::Connection(format!(
+                "not an HTTP/1.x status line: {:?}",
+                first_line()
+            )));
+        }
+        Err(error) => {
+            return Err(FetchError::Connection(format!(
+                "a malformed response head ({error}) after {:?}",
+                first_line()
+            )));
+        }
+    }
+    let status = response.code.unwrap_or_default();
+    let headers = response
+        .headers
+        .iter()
+        .map(|header| {
+            (
+                header.name.to_owned(),
+                String::from_utf8_lossy(header.value).trim().to_owned(),
+            )
+        })
+        .collect();
+    Ok((status, headers))
+}
+
 fn too_large(what: &str, size: usize, limit: usize) -> FetchError {
     FetchError::TooLarge(format!(
         "{what} {size} bytes, more than the {} KiB accepted",
@@ -465,6 +508,37 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+
+    #[test]
+    fn a_head_gives_its_status_and_trimmed_headers() {
+        let (status, headers) =
+            parse_head(b"HTTP/1.1 404 Not Found\r\nServer:  x \r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+        assert_eq!(status, 404);
+        assert_eq!(
+            headers,
+            [
+                ("Server".to_owned(), "x".to_owned()),
+                ("Content-Length".to_owned(), "0".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_head_is_named() {
+        let error = parse_head(b"HTP/1.1 200 OK\r\n\r\n").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("not an HTTP/1.x status line: \"HTP/1.1 200 OK\""),
+            "{error}"
+        );
+        let error = parse_head(b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n").unwrap_err();
+        assert!(
+            error.to_string().contains("a malformed response head"),
+            "{error}"
+        );
+    }
 
     /// Answers one request with 200 and hands back the request head it read.
     async fn answer_once(listener: TcpListener) -> String {

@@ -1,8 +1,13 @@
 //! TFB's database-side check (`verify_queries_count`): counters from `pg_stat_statements`
 //! before and after a burst of concurrent requests (TFB used `siege -c 512 -r 1`), compared with
-//! what the test type must have executed, with TFB's margins and bulk-update detection.
+//! what the test type must have executed, with TFB's margins and bulk-update detection; and the
+//! World snapshots the update checks compare.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use tokio::{sync::Barrier, task::JoinSet};
 use tokio_postgres::NoTls;
@@ -24,6 +29,24 @@ const BUSY_WARNING: Duration = Duration::from_secs(1);
 const BOTH_TABLES: &str = "[[:<:]](world|fortune)[[:>:]]";
 /// TFB's PostgreSQL margin: it only changes the numbers printed for rows.
 const POSTGRES_MARGIN: f64 = 1.011;
+
+/// `id → randomNumber` for both World tables, as TFB snapshots them.
+pub async fn world_snapshot(
+    database_url: &str,
+) -> Result<[HashMap<i32, i32>; 2], tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let mut tables = [HashMap::new(), HashMap::new()];
+    for (index, table) in ["\"World\"", "world"].iter().enumerate() {
+        for row in client
+            .query(&format!("SELECT id, randomnumber FROM {table}"), &[])
+            .await?
+        {
+            tables[index].insert(row.get(0), row.get(1));
+        }
+    }
+    Ok(tables)
+}
 
 /// What one test type's burst must execute.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use crate::{
     Target, TestType,
     client::{self, FetchError, Response, ResponseReader},
-    db_counts::CountSpec,
+    db_counts::{self, CountSpec},
     fortune,
     headers::{ContentKind, verify_headers},
     json_checks::{
@@ -237,13 +237,13 @@ async fn plaintext(url: &str, path: &str) -> Result<PhaseOne, Abort> {
 async fn pipelined(url: &str, accept: &str, single: &Response) -> Vec<Finding> {
     const DEPTH: usize = 16;
     let outcome = async {
-        let rest = url.strip_prefix("http://").unwrap_or(url);
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let stream = tokio::net::TcpStream::connect(authority)
+        let parts = client::parse_url(url)?;
+        let stream = tokio::net::TcpStream::connect(&parts.address)
             .await
             .map_err(|error| FetchError::Connection(error.to_string()))?;
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: {accept}\r\nConnection: keep-alive\r\n\r\n"
+            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: {accept}\r\nConnection: keep-alive\r\n\r\n",
+            parts.target, parts.authority
         );
         let mut reader = ResponseReader::new(stream);
         reader
@@ -491,27 +491,9 @@ async fn cached_query(url: &str, path: &str) -> Result<PhaseOne, Abort> {
     Ok(PhaseOne::done(findings))
 }
 
-/// `id → randomNumber` for both World tables, as TFB snapshots them.
-async fn world_snapshot(
-    database_url: &str,
-) -> Result<[HashMap<i32, i32>; 2], tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    let mut tables = [HashMap::new(), HashMap::new()];
-    for (index, table) in ["\"World\"", "world"].iter().enumerate() {
-        for row in client
-            .query(&format!("SELECT id, randomnumber FROM {table}"), &[])
-            .await?
-        {
-            tables[index].insert(row.get(0), row.get(1));
-        }
-    }
-    Ok(tables)
-}
-
 async fn update(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort> {
     let before = match &target.database_url {
-        Some(database_url) => Some(world_snapshot(database_url).await),
+        Some(database_url) => Some(db_counts::world_snapshot(database_url).await),
         None => None,
     };
     let before = &before;
@@ -548,7 +530,7 @@ async fn rows_changed(
             .strict(),
         ];
     };
-    let after = world_snapshot(database_url).await;
+    let after = db_counts::world_snapshot(database_url).await;
     let (before, after) = match (before.as_ref(), after.as_ref()) {
         (Ok(before), Ok(after)) => (before, after),
         (Err(error), _) | (_, Err(error)) => {
@@ -643,7 +625,7 @@ pub async fn reported_rows_are_stored(target: &Target, path: &str) -> Vec<Findin
             .map_err(|error| error.to_string())?;
         let rows: Vec<Value> =
             serde_json::from_slice(&response.body).map_err(|error| error.to_string())?;
-        let snapshot = world_snapshot(database_url)
+        let snapshot = db_counts::world_snapshot(database_url)
             .await
             .map_err(|error| error.to_string())?;
         for row in rows {

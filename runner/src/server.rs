@@ -11,17 +11,12 @@ use crate::plan::SelectedTest;
 /// Client mode: waits until the server at `url` (`http://host:port`) accepts a connection, trying
 /// every half second for up to `patience`; with no patience, one try.
 pub fn wait_for_server(url: &str, patience: Duration) -> anyhow::Result<()> {
-    let authority = url
-        .strip_prefix("http://")
-        .with_context(|| format!("--server-url {url:?} must start with http://"))?
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    let authority = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
+    let parsed = url::Url::parse(url).with_context(|| format!("--server-url {url:?}"))?;
+    let host = match parsed.host_str() {
+        Some(host) if parsed.scheme() == "http" => host,
+        _ => bail!("--server-url {url:?} must start with http://"),
     };
+    let authority = format!("{host}:{}", parsed.port_or_known_default().unwrap_or(80));
     let deadline = std::time::Instant::now() + patience;
     loop {
         // Resolved on every try: in a fresh container network the name may not exist yet.
