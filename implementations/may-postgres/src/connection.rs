@@ -1,5 +1,6 @@
-//! One connection to PostgreSQL shared by many coroutines: startup and authentication, prepared
-//! statements, and the pipeline that matches each response to the coroutine that asked for it.
+//! One connection to PostgreSQL shared by many coroutines: prepared statements, and the pipeline
+//! that matches each response to the coroutine that asked for it (startup and authentication are
+//! [`crate::startup`]'s).
 //!
 //! Callers append their messages to the connection's output buffer and queue one reply slot per
 //! Sync in the same critical section, so slots and statements are queued in the same order. A
@@ -13,7 +14,7 @@
 use std::{
     collections::VecDeque,
     io::{self, Read, Write},
-    net::{Shutdown, ToSocketAddrs},
+    net::Shutdown,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicUsize, Ordering},
@@ -26,14 +27,12 @@ use may::{
     net::TcpStream,
     sync::mpsc::{self, Receiver, Sender},
 };
-use postgres_protocol::{
-    authentication::{md5_hash, sasl},
-    message::{backend, frontend},
-};
+use postgres_protocol::message::{backend, frontend};
 
 use crate::{
     Config, Error,
-    rows::{Messages, Param, Rows, database_error},
+    rows::{Messages, Param, Rows, database_error, error_in_response},
+    startup::{open_socket, startup},
 };
 
 /// The longest a waiting caller sleeps before checking whether its answer is overdue.
@@ -169,18 +168,7 @@ impl Connection {
             })?
             .expect("one Sync was sent");
         let response = self.receive(&replies)?;
-        let mut params = Vec::new();
-        let mut columns = Vec::new();
-        for (tag, payload) in Messages::new(&response) {
-            match tag {
-                b'E' => return Err(database_error(payload)),
-                // ParameterDescription: count, then one OID each.
-                b't' => params = oids(payload.get(2..).unwrap_or_default(), 4),
-                // RowDescription: count, then per field a name and 18 bytes, the OID at +6.
-                b'T' => columns = row_description_oids(payload)?,
-                _ => {}
-            }
-        }
+        let (params, columns) = describe_statement(&response)?;
         Ok(Statement {
             name: name.into(),
             params: params.into(),
@@ -347,7 +335,7 @@ fn split_responses(responses: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
     })
 }
 
-fn encode_error(error: io::Error) -> Error {
+pub(crate) fn encode_error(error: io::Error) -> Error {
     Error::Type(error.to_string())
 }
 
@@ -372,181 +360,40 @@ fn bind(statement: &Statement, params: &[Param<'_>], buf: &mut BytesMut) -> Resu
     })
 }
 
-/// Big-endian u32s every `stride` bytes.
-fn oids(bytes: &[u8], stride: usize) -> Vec<u32> {
-    bytes
-        .chunks_exact(stride)
-        .map(|chunk| u32::from_be_bytes(chunk[..4].try_into().expect("four bytes")))
-        .collect()
-}
-
-fn row_description_oids(payload: &[u8]) -> Result<Vec<u32>, Error> {
-    let malformed = || Error::Protocol("malformed RowDescription".to_owned());
-    let count = u16::from_be_bytes(payload.get(..2).ok_or_else(malformed)?.try_into().unwrap());
-    let mut rest = &payload[2..];
-    let mut columns = Vec::with_capacity(usize::from(count));
-    for _ in 0..count {
-        let name_end = rest
-            .iter()
-            .position(|&byte| byte == 0)
-            .ok_or_else(malformed)?;
-        // table OID (4), column number (2), type OID (4), size (2), modifier (4), format (2)
-        let field = rest
-            .get(name_end + 1..name_end + 19)
-            .ok_or_else(malformed)?;
-        columns.push(u32::from_be_bytes(field[6..10].try_into().unwrap()));
-        rest = &rest[name_end + 19..];
-    }
-    Ok(columns)
-}
-
-fn open_socket(config: &Config, timeout: Duration) -> Result<TcpStream, Error> {
-    let addresses = (config.host.as_str(), config.port)
-        .to_socket_addrs()
-        .map_err(|error| Error::Connect(format!("resolving {}: {error}", config.host)))?;
-    let mut last_error = format!("{} resolves to no address", config.host);
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Err(error) => last_error = format!("{address}: {error}"),
-        }
-    }
-    Err(Error::Connect(last_error))
-}
-
-/// Sends the startup message and answers the server's authentication requests until it is
-/// ready for queries.
-fn startup(stream: &mut TcpStream, config: &Config) -> Result<(), Error> {
-    let mut out = BytesMut::new();
-    let fixed = [
-        ("user", config.user.as_str()),
-        ("database", config.database.as_str()),
-        ("client_encoding", "UTF8"),
-        ("application_name", "tfb-may-postgres"),
-    ];
-    let settings = config
-        .settings
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()));
-    frontend::startup_message(fixed.into_iter().chain(settings), &mut out)
-        .map_err(|error| Error::Config(error.to_string()))?;
-    let mut input = BytesMut::with_capacity(4096);
-    let mut scratch = [0; 4096];
-    let mut scram = None;
-    loop {
-        if !out.is_empty() {
-            stream.write_all(&out).map_err(startup_io_error)?;
-            out.clear();
-        }
-        let message = loop {
-            match backend::Message::parse(&mut input) {
-                Ok(Some(message)) => break message,
-                Ok(None) => {
-                    read_more(stream, &mut input, &mut scratch).map_err(startup_io_error)?;
-                }
-                Err(error) => return Err(Error::Protocol(error.to_string())),
-            }
-        };
-        let password = config.password.as_bytes();
+/// The parameter and column types of a prepared statement, from the server's answer to
+/// Parse/Describe/Sync.
+fn describe_statement(response: &[u8]) -> Result<(Vec<u32>, Vec<u32>), Error> {
+    use fallible_iterator::FallibleIterator;
+    let protocol = |error: io::Error| Error::Protocol(error.to_string());
+    let mut input = BytesMut::from(response);
+    let (mut params, mut columns) = (Vec::new(), Vec::new());
+    while let Some(message) = backend::Message::parse(&mut input).map_err(protocol)? {
         match message {
-            backend::Message::AuthenticationOk
-            | backend::Message::ParameterStatus(_)
-            | backend::Message::BackendKeyData(_)
-            | backend::Message::NoticeResponse(_) => {}
-            backend::Message::ReadyForQuery(_) => return Ok(()),
-            backend::Message::AuthenticationCleartextPassword => {
-                frontend::password_message(password, &mut out).map_err(encode_error)?;
+            backend::Message::ErrorResponse(body) => return Err(database_error(&body)),
+            backend::Message::ParameterDescription(body) => {
+                params = body.parameters().collect().map_err(protocol)?;
             }
-            backend::Message::AuthenticationMd5Password(body) => {
-                let hash = md5_hash(config.user.as_bytes(), password, body.salt());
-                frontend::password_message(hash.as_bytes(), &mut out).map_err(encode_error)?;
+            backend::Message::RowDescription(body) => {
+                columns = body
+                    .fields()
+                    .map(|field| Ok(field.type_oid()))
+                    .collect()
+                    .map_err(protocol)?;
             }
-            backend::Message::AuthenticationSasl(body) => {
-                let mut offered = Vec::new();
-                let mut mechanisms = body.mechanisms();
-                while let Some(mechanism) =
-                    fallible_iterator::FallibleIterator::next(&mut mechanisms)
-                        .map_err(|error| Error::Protocol(error.to_string()))?
-                {
-                    offered.push(mechanism.to_owned());
-                }
-                if !offered
-                    .iter()
-                    .any(|mechanism| mechanism == sasl::SCRAM_SHA_256)
-                {
-                    return Err(Error::Authentication(format!(
-                        "the server offers SASL mechanisms {offered:?}; this client speaks {}",
-                        sasl::SCRAM_SHA_256
-                    )));
-                }
-                let client = sasl::ScramSha256::new(password, sasl::ChannelBinding::unsupported());
-                frontend::sasl_initial_response(sasl::SCRAM_SHA_256, client.message(), &mut out)
-                    .map_err(encode_error)?;
-                scram = Some(client);
-            }
-            backend::Message::AuthenticationSaslContinue(body) => {
-                let client = scram
-                    .as_mut()
-                    .ok_or_else(|| Error::Protocol("SASL continue before start".to_owned()))?;
-                client
-                    .update(body.data())
-                    .map_err(|error| Error::Authentication(error.to_string()))?;
-                frontend::sasl_response(client.message(), &mut out).map_err(encode_error)?;
-            }
-            backend::Message::AuthenticationSaslFinal(body) => {
-                scram
-                    .take()
-                    .ok_or_else(|| Error::Protocol("SASL final before start".to_owned()))?
-                    .finish(body.data())
-                    .map_err(|error| {
-                        Error::Authentication(format!("the server's SCRAM proof: {error}"))
-                    })?;
-            }
-            backend::Message::ErrorResponse(body) => {
-                let mut fields = body.fields();
-                let mut code = String::new();
-                let mut text = String::new();
-                while let Ok(Some(field)) = fallible_iterator::FallibleIterator::next(&mut fields) {
-                    match field.type_() {
-                        b'C' => code = String::from_utf8_lossy(field.value_bytes()).into_owned(),
-                        b'M' => text = String::from_utf8_lossy(field.value_bytes()).into_owned(),
-                        _ => {}
-                    }
-                }
-                // Class 28: invalid authorization (wrong password, no pg_hba entry).
-                return Err(if code.starts_with("28") {
-                    Error::Authentication(text)
-                } else {
-                    Error::Connect(format!("{text} (SQLSTATE {code})"))
-                });
-            }
-            _ => {
-                return Err(Error::Authentication(
-                    "the server asked for an authentication method this client does not speak \
-                     (supported: SCRAM-SHA-256, md5, password)"
-                        .to_owned(),
-                ));
-            }
+            _ => {}
         }
     }
-}
-
-fn startup_io_error(error: io::Error) -> Error {
-    match error.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            Error::Connect("the server did not finish the startup in time".to_owned())
-        }
-        _ => Error::Connect(error.to_string()),
-    }
+    Ok((params, columns))
 }
 
 /// Reads at least one byte more into `buf` through `scratch`, or fails at end of stream. The copy
 /// from a scratch buffer zeroed once costs only the bytes read; zeroing `buf`'s spare capacity
 /// for every read would cost its whole size.
-fn read_more(stream: &mut TcpStream, buf: &mut BytesMut, scratch: &mut [u8]) -> io::Result<()> {
+pub(crate) fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    scratch: &mut [u8],
+) -> io::Result<()> {
     match stream.read(scratch)? {
         0 => Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -599,7 +446,7 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
             // A server that shuts down says why in an ErrorResponse before closing.
             let fatal = Messages::new(&buf[..scanned])
                 .find(|(tag, _)| *tag == b'E')
-                .map(|(_, payload)| database_error(payload));
+                .map(|(_, payload)| error_in_response(payload));
             break match fatal {
                 Some(Error::Database { message, .. }) => message,
                 _ => error.to_string(),

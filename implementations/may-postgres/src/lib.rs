@@ -20,6 +20,7 @@ mod connection;
 mod error;
 mod reconnecting;
 mod rows;
+mod startup;
 
 pub use config::Config;
 pub use connection::{Connection, Statement};

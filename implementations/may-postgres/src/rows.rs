@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::message::backend;
 use postgres_protocol::types::{ArrayDimension, array_to_sql, int4_to_sql};
 
 use crate::Error;
@@ -68,7 +70,8 @@ impl Param<'_> {
     }
 }
 
-/// Walks the backend messages in `bytes`: `(tag, payload)` pairs.
+/// Walks the backend messages in `bytes`: `(tag, payload)` pairs. The rows' hot path counts and
+/// decodes DataRows in place with it; everything else is parsed by `postgres-protocol`.
 pub(crate) struct Messages<'a> {
     rest: &'a [u8],
 }
@@ -92,28 +95,30 @@ impl<'a> Iterator for Messages<'a> {
     }
 }
 
-/// Reads the SQLSTATE and message out of an ErrorResponse payload.
-pub(crate) fn database_error(payload: &[u8]) -> Error {
-    let mut code = String::new();
-    let mut message = String::new();
-    let mut rest = payload;
-    while let Some((&field, tail)) = rest.split_first() {
-        if field == 0 {
-            break;
-        }
-        let end = tail
-            .iter()
-            .position(|&byte| byte == 0)
-            .unwrap_or(tail.len());
-        let value = String::from_utf8_lossy(&tail[..end]).into_owned();
-        match field {
-            b'C' => code = value,
-            b'M' => message = value,
+/// The SQLSTATE and message of an ErrorResponse.
+pub(crate) fn database_error(body: &backend::ErrorResponseBody) -> Error {
+    let (mut code, mut message) = (String::new(), String::new());
+    let mut fields = body.fields();
+    while let Ok(Some(field)) = fields.next() {
+        match field.type_() {
+            b'C' => code = String::from_utf8_lossy(field.value_bytes()).into_owned(),
+            b'M' => message = String::from_utf8_lossy(field.value_bytes()).into_owned(),
             _ => {}
         }
-        rest = tail.get(end + 1..).unwrap_or_default();
     }
     Error::Database { code, message }
+}
+
+/// An ErrorResponse met while walking a response's messages, parsed by `postgres-protocol`.
+pub(crate) fn error_in_response(payload: &[u8]) -> Error {
+    let mut message = BytesMut::with_capacity(payload.len() + 5);
+    message.put_u8(b'E');
+    message.put_u32(payload.len() as u32 + 4);
+    message.put_slice(payload);
+    match backend::Message::parse(&mut message) {
+        Ok(Some(backend::Message::ErrorResponse(body))) => database_error(&body),
+        _ => Error::Protocol("malformed ErrorResponse".to_owned()),
+    }
 }
 
 /// The rows one statement returned, and the row count its command tag reported.
@@ -133,7 +138,7 @@ impl Rows {
         let mut affected = 0;
         for (tag, payload) in Messages::new(&body) {
             match tag {
-                b'E' => return Err(database_error(payload)),
+                b'E' => return Err(error_in_response(payload)),
                 b'D' => len += 1,
                 b'C' => {
                     // "SELECT 3", "UPDATE 20", "INSERT 0 1": the count is the last word.
