@@ -233,17 +233,23 @@ pub(crate) fn served_again(address: SocketAddr, path: &str, outage: &str) -> Che
     }
 }
 
+/// A private cluster, a proxy in front of it that can stall, and the database URL through the
+/// proxy. The cluster lives as long as the first of the three.
+pub(crate) fn cluster_behind_a_proxy() -> Result<(Cluster, StallingProxy, String), String> {
+    let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
+    let proxy = StallingProxy::start(SocketAddr::from(([127, 0, 0, 1], cluster.port())))
+        .map_err(|error| format!("starting the proxy: {error}"))?;
+    let mut url = url::Url::parse(&cluster.url()).map_err(|error| error.to_string())?;
+    url.set_port(Some(proxy.address().port()))
+        .map_err(|()| "the cluster's URL takes no port".to_owned())?;
+    Ok((cluster, proxy, url.to_string()))
+}
+
 /// The network to the database stops forwarding, connections left open: every database request
 /// gets a short 5xx instead of waiting as long as the stall does, and once the network is back
 /// the server serves again.
 pub(crate) fn database_stall_is_survived(target: &Target) -> CheckResult {
-    let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
-    let proxy = StallingProxy::start(SocketAddr::from(([127, 0, 0, 1], cluster.port())))
-        .map_err(|error| format!("starting the proxy: {error}"))?;
-    let through_proxy = cluster.url().replace(
-        &format!(":{}/", cluster.port()),
-        &format!(":{}/", proxy.address().port()),
-    );
+    let (_cluster, proxy, through_proxy) = cluster_behind_a_proxy()?;
     let server = ServerProcess::start(target.binary, &through_proxy, target.url(TestType::Db))
         .map_err(|error| format!("{error:#}"))?;
     let paths = database_paths(target);

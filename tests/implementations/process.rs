@@ -77,13 +77,7 @@ pub(crate) fn exceptions_are_documented(target: &Target) -> CheckResult {
 pub(crate) fn sigterm_drains_and_exits_zero(target: &Target) -> CheckResult {
     const IN_FLIGHT: usize = 6;
     let url = format!("{}20", target.url(TestType::Query));
-    let cluster = Cluster::start().map_err(|error| format!("{error:#}"))?;
-    let proxy = StallingProxy::start(SocketAddr::from(([127, 0, 0, 1], cluster.port())))
-        .map_err(|error| format!("starting the proxy: {error}"))?;
-    let through_proxy = cluster.url().replace(
-        &format!(":{}/", cluster.port()),
-        &format!(":{}/", proxy.address().port()),
-    );
+    let (_cluster, proxy, through_proxy) = cluster_behind_a_proxy()?;
     let mut server = ServerProcess::start(target.binary, &through_proxy, target.url(TestType::Db))
         .map_err(|error| format!("{error:#}"))?;
     served_again(server.address(), &url, "the server started")?;
