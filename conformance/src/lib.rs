@@ -9,6 +9,7 @@
 //!
 //! This crate never depends on the implementations' shared code: a bug there cannot hide itself.
 
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod db_counts;
@@ -29,6 +30,7 @@ use anyhow::Context;
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 
+pub use check::{Check, CheckId};
 pub use config::{BenchmarkConfig, TestConfig};
 pub use report::{Finding, Level, Report, TypeReport};
 
@@ -83,66 +85,64 @@ impl TestType {
         }
     }
 
-    /// The named checks of this type, in the order they run; `true` marks our strict ones.
-    /// Findings of any other name (the type did not respond, its path is too short, TFB would
-    /// have raised) are filed under `<type>::other` by the test suite.
-    pub fn checks(self) -> Vec<(String, bool)> {
-        let names: &[(&str, bool)] = match self {
-            TestType::Json | TestType::Plaintext => &[
-                ("body", false),
-                ("status", false),
-                ("headers", false),
-                ("content_length", true),
-                ("pipelining", true),
+    /// The named checks of this type, in the order they run; `true` marks our strict ones. Every
+    /// type also has [`Check::OF_EVERY_TYPE`], which file what stops it early.
+    pub fn checks(self) -> Vec<(CheckId, bool)> {
+        use Check::*;
+        const LIST_CASES: [(Check, bool); 5] = [
+            (Case2ReturnsTwoItems, false),
+            (Case0ReturnsOneItem, false),
+            (CaseFooReturnsOneItem, false),
+            (Case501Returns500Items, false),
+            (CaseEmptyReturnsOneItem, false),
+        ];
+        let checks: Vec<(Check, bool)> = match self {
+            TestType::Json | TestType::Plaintext => vec![
+                (Body, false),
+                (Status, false),
+                (Headers, false),
+                (ContentLength, true),
+                (Pipelining, true),
             ],
-            TestType::Db => &[
-                ("body", false),
-                ("status", false),
-                ("headers", false),
-                ("database_counts", false),
-                ("content_length", true),
-                ("ids_spread", true),
+            TestType::Db => vec![
+                (Body, false),
+                (Status, false),
+                (Headers, false),
+                (DatabaseCounts, false),
+                (ContentLength, true),
+                (IdsSpread, true),
             ],
-            TestType::Query => &[
-                ("case_2_returns_two_items", false),
-                ("case_0_returns_one_item", false),
-                ("case_foo_returns_one_item", false),
-                ("case_501_returns_500_items", false),
-                ("case_empty_returns_one_item", false),
-                ("bare_url", false),
-                ("database_counts", false),
-            ],
-            TestType::Update => &[
-                ("case_2_returns_two_items", false),
-                ("case_0_returns_one_item", false),
-                ("case_foo_returns_one_item", false),
-                ("case_501_returns_500_items", false),
-                ("case_empty_returns_one_item", false),
-                ("rows_changed", false),
-                ("bare_url", false),
-                ("database_counts", false),
-                ("reported_rows_are_stored", true),
-            ],
-            TestType::CachedQuery => &[
-                ("case_2_returns_two_items", false),
-                ("case_0_returns_one_item", false),
-                ("case_foo_returns_one_item", false),
-                ("case_501_returns_500_items", false),
-                ("case_empty_returns_one_item", false),
-                ("bare_url", false),
-                ("served_from_cache", true),
-            ],
-            TestType::Fortune => &[
-                ("page", false),
-                ("headers", false),
-                ("database_counts", false),
-                ("status", true),
-                ("content_length", true),
+            TestType::Query => [
+                &LIST_CASES[..],
+                &[(BareUrl, false), (DatabaseCounts, false)],
+            ]
+            .concat(),
+            TestType::Update => [
+                &LIST_CASES[..],
+                &[
+                    (RowsChanged, false),
+                    (BareUrl, false),
+                    (DatabaseCounts, false),
+                    (ReportedRowsAreStored, true),
+                ],
+            ]
+            .concat(),
+            TestType::CachedQuery => [
+                &LIST_CASES[..],
+                &[(BareUrl, false), (ServedFromCache, true)],
+            ]
+            .concat(),
+            TestType::Fortune => vec![
+                (Page, false),
+                (Headers, false),
+                (DatabaseCounts, false),
+                (Status, true),
+                (ContentLength, true),
             ],
         };
-        names
-            .iter()
-            .map(|(name, strict)| (format!("{self}::{name}"), *strict))
+        checks
+            .into_iter()
+            .map(|(check, strict)| (check.of(self), strict))
             .collect()
     }
 }
@@ -260,7 +260,7 @@ pub async fn verify(target: &Target) -> Report {
             let counted = db_counts::verify_counts(database_url, spec, target.ci).await;
             quiet_wait += counted.quiet_wait;
             phase.findings.extend(report::file_under(
-                &format!("{test_type}::database_counts"),
+                Check::DatabaseCounts.of(test_type),
                 counted.findings,
             ));
         } else if target.database_url.is_none()
@@ -270,7 +270,7 @@ pub async fn verify(target: &Target) -> Report {
             )
         {
             phase.findings.extend(report::file_under(
-                &format!("{test_type}::database_counts"),
+                Check::DatabaseCounts.of(test_type),
                 vec![
                     Finding::warn(
                         "No database URL given: the database counts were not checked",
@@ -282,7 +282,7 @@ pub async fn verify(target: &Target) -> Report {
         }
         if test_type == TestType::Update {
             phase.findings.extend(report::file_under(
-                "update::reported_rows_are_stored",
+                Check::ReportedRowsAreStored.of(TestType::Update),
                 types::reported_rows_are_stored(target, path).await,
             ));
         }
@@ -304,7 +304,7 @@ pub async fn verify(target: &Target) -> Report {
                 ],
             };
             phase.findings.extend(report::file_under(
-                "cached-query::served_from_cache",
+                Check::ServedFromCache.of(TestType::CachedQuery),
                 findings,
             ));
         }

@@ -6,7 +6,7 @@ use std::{fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::TestType;
+use crate::{CheckId, TestType};
 
 /// TFB's three levels, in increasing severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -30,8 +30,10 @@ impl fmt::Display for Level {
 /// One result: TFB's `(level, reason, url)` tuple, or one of our stricter checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// The named check it belongs to, e.g. `query::case_foo`: one test each in the suite.
-    pub check: String,
+    /// The named check it belongs to, e.g. `query::bare_url`: one test each in the suite. `None`
+    /// only until [`file_under`] files it.
+    #[serde(with = "crate::check::unfiled_as_empty")]
+    pub check: Option<CheckId>,
     pub level: Level,
     pub message: String,
     pub url: String,
@@ -42,7 +44,7 @@ pub struct Finding {
 impl Finding {
     pub fn new(level: Level, message: impl Into<String>, url: &str) -> Self {
         Self {
-            check: String::new(),
+            check: None,
             level,
             message: message.into(),
             url: url.to_owned(),
@@ -62,6 +64,13 @@ impl Finding {
         Self::new(Level::Fail, message, url)
     }
 
+    /// The name of its check, empty while it is not filed under one.
+    pub fn check_name(&self) -> String {
+        self.check
+            .map(|check| check.to_string())
+            .unwrap_or_default()
+    }
+
     /// The same result, marked as a check beyond TFB's.
     pub fn strict(mut self) -> Self {
         self.strict = true;
@@ -70,13 +79,11 @@ impl Finding {
 }
 
 /// Files findings under a named check (those not filed under one already).
-pub fn file_under(check: &str, findings: Vec<Finding>) -> Vec<Finding> {
+pub fn file_under(check: CheckId, findings: Vec<Finding>) -> Vec<Finding> {
     findings
         .into_iter()
         .map(|mut finding| {
-            if finding.check.is_empty() {
-                finding.check = check.to_owned();
-            }
+            finding.check.get_or_insert(check);
             finding
         })
         .collect()
@@ -185,7 +192,7 @@ mod tests {
             types: vec![TypeReport::new(
                 TestType::Db,
                 "http://x/db",
-                file_under("db::body", findings),
+                file_under(crate::Check::Body.of(TestType::Db), findings),
                 Duration::from_millis(1234),
             )],
             elapsed: Duration::from_millis(5678),

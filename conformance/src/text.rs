@@ -32,12 +32,14 @@ pub fn render(report: &Report) -> String {
             };
             out.push_str(&format!(
                 "  {} [{}] {} ({origin})\n",
-                finding.level, finding.check, finding.url
+                finding.level,
+                finding.check_name(),
+                finding.url
             ));
             for line in finding.message.lines() {
                 out.push_str(&format!("      {line}\n"));
             }
-            if let Some(hint) = hint(&finding.check) {
+            if let Some(hint) = finding.check.and_then(|check| check.check.hint()) {
                 out.push_str(&format!("      hint: {hint}\n"));
             }
         }
@@ -53,29 +55,4 @@ pub fn render(report: &Report) -> String {
         "Strict results are checks TFB did not make; they never change the TFB verdict.\n",
     );
     out
-}
-
-fn hint(check: &str) -> Option<&'static str> {
-    let (_, name) = check.split_once("::")?;
-    Some(match name {
-        "headers" => {
-            "send Server, Date (refreshed every second, IMF-fixdate), Content-Length and TFB's exact Content-Type"
-        }
-        "database_counts" => {
-            "one SELECT per row (no IN/ANY), one UPDATE per request or per row, no extra statements on the table"
-        }
-        "page" => {
-            "13 rows sorted by message, escape < and &, no extra tags, every closing tag written"
-        }
-        "pipelining" => "answer every request already read before reading more, in order",
-        "ids_spread" => "draw every id fresh from a random generator over 1..=10000",
-        "rows_changed" | "reported_rows_are_stored" => {
-            "write every reported row's new randomNumber to the table"
-        }
-        "content_length" => "compute Content-Length from the body you send",
-        name if name.starts_with("case_") || name == "bare_url" => {
-            "clamp queries: missing, empty, non-integer or < 1 → 1, > 500 → 500; always a 200 with a JSON array"
-        }
-        _ => return None,
-    })
 }

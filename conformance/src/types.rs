@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use crate::{
-    Target, TestType,
+    Check, CheckId, Target, TestType,
     client::{self, FetchError, Response, ResponseReader},
     db_counts::{self, CountSpec},
     fortune,
@@ -29,12 +29,12 @@ pub const ACCEPT_PLAINTEXT: &str =
     "text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7";
 
 /// The `queries` values TFB tries, the severity of their body problems, and the check names.
-pub const QUERY_CASES: [(&str, Level, &str); 5] = [
-    ("2", Level::Fail, "case_2_returns_two_items"),
-    ("0", Level::Fail, "case_0_returns_one_item"),
-    ("foo", Level::Fail, "case_foo_returns_one_item"),
-    ("501", Level::Warn, "case_501_returns_500_items"),
-    ("", Level::Fail, "case_empty_returns_one_item"),
+pub const QUERY_CASES: [(&str, Level, Check); 5] = [
+    ("2", Level::Fail, Check::Case2ReturnsTwoItems),
+    ("0", Level::Fail, Check::Case0ReturnsOneItem),
+    ("foo", Level::Fail, Check::CaseFooReturnsOneItem),
+    ("501", Level::Warn, Check::Case501Returns500Items),
+    ("", Level::Fail, Check::CaseEmptyReturnsOneItem),
 ];
 
 /// What phase one of a type hands to phase two.
@@ -86,18 +86,18 @@ pub async fn phase_one(target: &Target, test_type: TestType, path: &str) -> Phas
     match result {
         Ok(phase) => phase,
         Err(Abort::Fetch(error)) => PhaseOne::done(vec![
-            Finding::fail(error.to_string(), &url).in_check(&format!("{test_type}::responds")),
+            Finding::fail(error.to_string(), &url).in_check(Check::Responds.of(test_type)),
         ]),
         Err(Abort::Exception(exception)) => PhaseOne::done(file_under(
-            &format!("{test_type}::no_exception"),
+            Check::NoException.of(test_type),
             vec![exception_finding(&exception, &url)],
         )),
     }
 }
 
 impl Finding {
-    fn in_check(mut self, check: &str) -> Self {
-        self.check = check.to_owned();
+    fn in_check(mut self, check: CheckId) -> Self {
+        self.check = Some(check);
         self
     }
 }
@@ -120,7 +120,7 @@ fn url_length_finding(test_type: TestType, path: &str, url: &str) -> Option<Find
             ),
             url,
         )
-        .in_check(&format!("{test_type}::url_length"))
+        .in_check(Check::UrlLength.of(test_type))
     })
 }
 
@@ -160,7 +160,7 @@ async fn json(url: &str, path: &str) -> Result<PhaseOne, Abort> {
     let value = match parse_body(&response.body, url) {
         Ok(value) => value,
         Err(finding) => {
-            let mut findings = vec![finding.in_check("json::body")];
+            let mut findings = vec![finding.in_check(Check::Body.of(TestType::Json))];
             findings.extend(url_length_finding(TestType::Json, path, url));
             return Ok(PhaseOne::done(findings));
         }
@@ -168,18 +168,24 @@ async fn json(url: &str, path: &str) -> Result<PhaseOne, Abort> {
     if let Some(finding) = url_length_finding(TestType::Json, path, url) {
         return Ok(PhaseOne::done(vec![finding]));
     }
-    let mut findings = file_under("json::body", verify_hello_world(&value, url)?);
-    findings.extend(file_under("json::status", status_findings(&response, url)));
+    let mut findings = file_under(
+        Check::Body.of(TestType::Json),
+        verify_hello_world(&value, url)?,
+    );
     findings.extend(file_under(
-        "json::headers",
+        Check::Status.of(TestType::Json),
+        status_findings(&response, url),
+    ));
+    findings.extend(file_under(
+        Check::Headers.of(TestType::Json),
         verify_headers(&response, url, ACCEPT_JSON, ContentKind::Json).await,
     ));
     findings.extend(file_under(
-        "json::content_length",
+        Check::ContentLength.of(TestType::Json),
         content_length_findings(&response, url),
     ));
     findings.extend(file_under(
-        "json::pipelining",
+        Check::Pipelining.of(TestType::Json),
         pipelined(url, ACCEPT_JSON, &response).await,
     ));
     Ok(PhaseOne::done(findings))
@@ -189,7 +195,9 @@ async fn plaintext(url: &str, path: &str) -> Result<PhaseOne, Abort> {
     let response = client::get(url, ACCEPT_PLAINTEXT).await?;
     let mut findings = Vec::new();
     if response.body.is_empty() {
-        findings.push(Finding::fail("Empty response", url).in_check("plaintext::body"));
+        findings.push(
+            Finding::fail("Empty response", url).in_check(Check::Body.of(TestType::Plaintext)),
+        );
     }
     findings.extend(url_length_finding(TestType::Plaintext, path, url));
     if !findings.is_empty() {
@@ -200,7 +208,7 @@ async fn plaintext(url: &str, path: &str) -> Result<PhaseOne, Abort> {
         // TFB returns this fail alone.
         return Ok(PhaseOne::done(vec![
             Finding::fail("Could not find 'Hello, World!' in response.", url)
-                .in_check("plaintext::body"),
+                .in_check(Check::Body.of(TestType::Plaintext)),
         ]));
     }
     if response.body.len() > 13 {
@@ -212,21 +220,21 @@ async fn plaintext(url: &str, path: &str) -> Result<PhaseOne, Abort> {
             url,
         ));
     }
-    let mut findings = file_under("plaintext::body", findings);
+    let mut findings = file_under(Check::Body.of(TestType::Plaintext), findings);
     findings.extend(file_under(
-        "plaintext::status",
+        Check::Status.of(TestType::Plaintext),
         status_findings(&response, url),
     ));
     findings.extend(file_under(
-        "plaintext::headers",
+        Check::Headers.of(TestType::Plaintext),
         verify_headers(&response, url, ACCEPT_PLAINTEXT, ContentKind::Plaintext).await,
     ));
     findings.extend(file_under(
-        "plaintext::content_length",
+        Check::ContentLength.of(TestType::Plaintext),
         content_length_findings(&response, url),
     ));
     findings.extend(file_under(
-        "plaintext::pipelining",
+        Check::Pipelining.of(TestType::Plaintext),
         pipelined(url, ACCEPT_PLAINTEXT, &response).await,
     ));
     Ok(PhaseOne::done(findings))
@@ -313,7 +321,7 @@ async fn db(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort> {
     let value = match parse_body(&response.body, url) {
         Ok(value) => value,
         Err(finding) => {
-            let mut findings = vec![finding.in_check("db::body")];
+            let mut findings = vec![finding.in_check(Check::Body.of(TestType::Db))];
             findings.extend(url_length_finding(TestType::Db, path, url));
             return Ok(PhaseOne::done(findings));
         }
@@ -336,17 +344,23 @@ async fn db(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort> {
                     "Response is not a JSON object or an array of JSON objects",
                     url,
                 ));
-                return Ok(PhaseOne::done(file_under("db::body", findings)));
+                return Ok(PhaseOne::done(file_under(
+                    Check::Body.of(TestType::Db),
+                    findings,
+                )));
             }
             first
         }
         object => object,
     };
     findings.extend(verify_world(object, url, Level::Fail)?);
-    let mut findings = file_under("db::body", findings);
-    findings.extend(file_under("db::status", status_findings(&response, url)));
+    let mut findings = file_under(Check::Body.of(TestType::Db), findings);
     findings.extend(file_under(
-        "db::headers",
+        Check::Status.of(TestType::Db),
+        status_findings(&response, url),
+    ));
+    findings.extend(file_under(
+        Check::Headers.of(TestType::Db),
         verify_headers(&response, url, ACCEPT_JSON, ContentKind::Json).await,
     ));
     let counts = if no_problems(&findings) {
@@ -355,12 +369,15 @@ async fn db(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort> {
         None
     };
     findings.extend(file_under(
-        "db::content_length",
+        Check::ContentLength.of(TestType::Db),
         content_length_findings(&response, url),
     ));
     // The spread says something only about bodies that are otherwise right.
     if no_problems(&findings) {
-        findings.extend(file_under("db::ids_spread", ids_spread(url).await));
+        findings.extend(file_under(
+            Check::IdsSpread.of(TestType::Db),
+            ids_spread(url).await,
+        ));
     }
     Ok(PhaseOne { findings, counts })
 }
@@ -407,7 +424,7 @@ async fn list_case(
     base_url: &str,
     case: &str,
     severity: Level,
-    check: String,
+    check: CheckId,
 ) -> Result<Vec<Finding>, Abort> {
     let url = format!("{base_url}{case}");
     let response = client::get(&url, ACCEPT_JSON).await?;
@@ -433,14 +450,14 @@ async fn list_case(
             findings
         }
     };
-    Ok(file_under(&check, findings))
+    Ok(file_under(check, findings))
 }
 
 async fn bare_url(test_type: TestType, url: &str) -> Result<Vec<Finding>, Abort> {
     let response = client::get(url, ACCEPT_JSON).await?;
     let mut findings = status_findings(&response, url);
     findings.extend(verify_headers(&response, url, ACCEPT_JSON, ContentKind::Json).await);
-    Ok(file_under(&format!("{test_type}::bare_url"), findings))
+    Ok(file_under(Check::BareUrl.of(test_type), findings))
 }
 
 /// What the query and update types share after their cases ran, as in TFB: the path-length
@@ -462,7 +479,7 @@ fn list_type_findings(
         findings = QUERY_CASES
             .iter()
             .map(|(case, _, name)| {
-                Finding::pass("", &format!("{url}{case}")).in_check(&format!("{test_type}::{name}"))
+                Finding::pass("", &format!("{url}{case}")).in_check(name.of(test_type))
             })
             .collect();
     }
@@ -472,7 +489,7 @@ fn list_type_findings(
 async fn query(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort> {
     let cases =
         join_all(QUERY_CASES.iter().map(|(case, severity, name)| {
-            list_case(url, case, *severity, format!("query::{name}"))
+            list_case(url, case, *severity, name.of(TestType::Query))
         }));
     let (cases, bare) = tokio::join!(cases, bare_url(TestType::Query, url));
     let findings = list_type_findings(TestType::Query, url, path, cases, bare)?;
@@ -484,7 +501,7 @@ async fn query(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort
 /// test type reads no `database` key); whether rows come from a cache is checked later, strictly.
 async fn cached_query(url: &str, path: &str) -> Result<PhaseOne, Abort> {
     let cases = join_all(QUERY_CASES.iter().map(|(case, severity, name)| {
-        list_case(url, case, *severity, format!("cached-query::{name}"))
+        list_case(url, case, *severity, name.of(TestType::CachedQuery))
     }));
     let (cases, bare) = tokio::join!(cases, bare_url(TestType::CachedQuery, url));
     let findings = list_type_findings(TestType::CachedQuery, url, path, cases, bare)?;
@@ -498,13 +515,13 @@ async fn update(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abor
     };
     let before = &before;
     let case_checks = QUERY_CASES.iter().map(|(case, severity, name)| async move {
-        let findings = list_case(url, case, *severity, format!("update::{name}")).await?;
+        let findings = list_case(url, case, *severity, name.of(TestType::Update)).await?;
         if *case != "501" {
             return Ok::<_, Abort>(findings);
         }
         let mut findings = findings;
         findings.extend(file_under(
-            "update::rows_changed",
+            Check::RowsChanged.of(TestType::Update),
             rows_changed(target, before.as_ref(), &format!("{url}{case}")).await,
         ));
         Ok(findings)
@@ -574,7 +591,8 @@ async fn rows_changed(
 async fn fortune_type(target: &Target, url: &str, path: &str) -> Result<PhaseOne, Abort> {
     let response = client::get(url, ACCEPT_HTML).await?;
     if response.body.is_empty() {
-        let mut findings = vec![Finding::fail("Empty response", url).in_check("fortune::page")];
+        let mut findings =
+            vec![Finding::fail("Empty response", url).in_check(Check::Page.of(TestType::Fortune))];
         findings.extend(url_length_finding(TestType::Fortune, path, url));
         return Ok(PhaseOne::done(findings));
     }
@@ -583,10 +601,13 @@ async fn fortune_type(target: &Target, url: &str, path: &str) -> Result<PhaseOne
     }
     let page = fortune::verify_page(&response.body, url).map_err(TfbException)?;
     if !page.is_empty() {
-        return Ok(PhaseOne::done(file_under("fortune::page", page)));
+        return Ok(PhaseOne::done(file_under(
+            Check::Page.of(TestType::Fortune),
+            page,
+        )));
     }
     let mut findings = file_under(
-        "fortune::headers",
+        Check::Headers.of(TestType::Fortune),
         verify_headers(&response, url, ACCEPT_HTML, ContentKind::Html).await,
     );
     // TFB never read the fortunes status: a right page answered 404 passed.
@@ -599,9 +620,9 @@ async fn fortune_type(target: &Target, url: &str, path: &str) -> Result<PhaseOne
     } else {
         None
     };
-    findings.extend(file_under("fortune::status", status));
+    findings.extend(file_under(Check::Status.of(TestType::Fortune), status));
     findings.extend(file_under(
-        "fortune::content_length",
+        Check::ContentLength.of(TestType::Fortune),
         content_length_findings(&response, url),
     ));
     Ok(PhaseOne { findings, counts })

@@ -12,7 +12,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use conformance::{Level, Report, Target, TestType, verify};
+use conformance::{Check, CheckId, Level, Report, Target, TestType, verify};
 use libtest_mimic::{Arguments, Failed, Trial};
 use server::Fault;
 use tfb_database::Database;
@@ -23,18 +23,13 @@ const CONCURRENCY: usize = 128;
 /// A finding the fault must produce.
 struct Expect {
     test_type: TestType,
-    check: &'static str,
+    check: Check,
     level: Level,
     message: &'static str,
     strict: bool,
 }
 
-const fn tfb(
-    test_type: TestType,
-    check: &'static str,
-    level: Level,
-    message: &'static str,
-) -> Expect {
+const fn tfb(test_type: TestType, check: Check, level: Level, message: &'static str) -> Expect {
     Expect {
         test_type,
         check,
@@ -44,7 +39,7 @@ const fn tfb(
     }
 }
 
-const fn strict(test_type: TestType, check: &'static str, message: &'static str) -> Expect {
+const fn strict(test_type: TestType, check: Check, message: &'static str) -> Expect {
     Expect {
         test_type,
         check,
@@ -54,10 +49,16 @@ const fn strict(test_type: TestType, check: &'static str, message: &'static str)
     }
 }
 
-const fn strict_warn(test_type: TestType, check: &'static str, message: &'static str) -> Expect {
+const fn strict_warn(test_type: TestType, check: Check, message: &'static str) -> Expect {
     Expect {
         level: Level::Warn,
         ..strict(test_type, check, message)
+    }
+}
+
+impl Expect {
+    fn id(&self) -> CheckId {
+        self.check.of(self.test_type)
     }
 }
 
@@ -67,7 +68,7 @@ struct Case {
     types: &'static [TestType],
     expect: &'static [Expect],
     /// Checks that must produce no finding at all (a rule says TFB skips them).
-    absent: &'static [&'static str],
+    absent: &'static [CheckId],
     /// Path-style routes (`/queries/`, `/updates/`) instead of TFB's usual query strings.
     path_style: bool,
     /// Verified with the database's URL (the counts and row checks run), or without it.
@@ -94,25 +95,25 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Json,
-                "json::headers",
+                Check::Headers,
                 Fail,
                 "Required response header missing: Server",
             ),
             tfb(
                 Db,
-                "db::headers",
+                Check::Headers,
                 Fail,
                 "Required response header missing: Server",
             ),
             tfb(
                 Plaintext,
-                "plaintext::headers",
+                Check::Headers,
                 Fail,
                 "Required response header missing: Server",
             ),
             tfb(
                 Fortune,
-                "fortune::headers",
+                Check::Headers,
                 Fail,
                 "Required response header missing: Server",
             ),
@@ -127,7 +128,7 @@ const CASES: &[Case] = &[
         types: &[Json],
         expect: &[tfb(
             Json,
-            "json::headers",
+            Check::Headers,
             Fail,
             "Invalid Cached Date. Found \"Wed, 17 Apr 2013 12:00:00 GMT\" and \"Wed, 17 Apr 2013 12:00:00 GMT\"",
         )],
@@ -141,7 +142,7 @@ const CASES: &[Case] = &[
         types: &[Json],
         expect: &[tfb(
             Json,
-            "json::headers",
+            Check::Headers,
             Warn,
             " +0000\", did not match \"%a, %d %b %Y %H:%M:%S %Z\".",
         )],
@@ -156,13 +157,13 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Json,
-                "json::headers",
+                Check::Headers,
                 Fail,
                 "Required response header missing: Date",
             ),
             tfb(
                 Json,
-                "json::headers",
+                Check::Headers,
                 Fail,
                 "Invalid Cached Date. Found \"None\" and \"None\" on separate requests.",
             ),
@@ -177,7 +178,7 @@ const CASES: &[Case] = &[
         types: &[Json],
         expect: &[tfb(
             Json,
-            "json::headers",
+            Check::Headers,
             Fail,
             "Invalid Content-Type header, found \"application/json; charset=utf8\"",
         )],
@@ -191,7 +192,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::headers",
+            Check::Headers,
             Fail,
             "Invalid Content-Type header, found \"text/html\"",
         )],
@@ -205,7 +206,7 @@ const CASES: &[Case] = &[
         types: &[Plaintext],
         expect: &[tfb(
             Plaintext,
-            "plaintext::headers",
+            Check::Headers,
             Fail,
             "Required response size header missing",
         )],
@@ -228,7 +229,7 @@ const CASES: &[Case] = &[
         types: &[Json],
         expect: &[tfb(
             Json,
-            "json::body",
+            Check::Body,
             Warn,
             "Too many JSON key/value pairs, consider removing: extra",
         )],
@@ -240,7 +241,7 @@ const CASES: &[Case] = &[
         name: "json::number_value_fails",
         fault: Fault::NumberInHelloObject,
         types: &[Json],
-        expect: &[tfb(Json, "json::body", Fail, "Not a valid JSON object")],
+        expect: &[tfb(Json, Check::Body, Fail, "Not a valid JSON object")],
         absent: &[],
         path_style: false,
         database: true,
@@ -252,19 +253,19 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Json,
-                "json::status",
+                Check::Status,
                 Fail,
                 "Invalid response status, found \"201\", did not match \"200\"",
             ),
             tfb(
                 Db,
-                "db::status",
+                Check::Status,
                 Fail,
                 "Invalid response status, found \"201\", did not match \"200\"",
             ),
             tfb(
                 Plaintext,
-                "plaintext::status",
+                Check::Status,
                 Fail,
                 "Invalid response status, found \"201\", did not match \"200\"",
             ),
@@ -279,7 +280,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[tfb(
             Db,
-            "db::body",
+            Check::Body,
             Warn,
             "Response is a JSON array. Expected JSON object (e.g. [] vs {})",
         )],
@@ -293,7 +294,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[tfb(
             Db,
-            "db::body",
+            Check::Body,
             Warn,
             "An extra key(s) is being included with the db object: extra",
         )],
@@ -307,7 +308,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[tfb(
             Db,
-            "db::body",
+            Check::Body,
             Warn,
             "Response key id should be between 1 and 10,000",
         )],
@@ -321,7 +322,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[tfb(
             Db,
-            "db::no_exception",
+            Check::NoException,
             Fail,
             "Caused Exception in TFB\n            This almost certainly means your return value is incorrect,\n            \
              but also that you have found a bug. Please submit an issue\n            \
@@ -337,7 +338,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[tfb(
             Db,
-            "db::database_counts",
+            Check::DatabaseCounts,
             Fail,
             // How many depends on what else asked `/db`; the cause does not.
             "\u{d7} answered HTTP 503.",
@@ -354,7 +355,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[strict(
             Db,
-            "db::database_counts",
+            Check::DatabaseCounts,
             "\u{d7} answered HTTP 404.",
         )],
         absent: &[],
@@ -367,7 +368,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[strict(
             Db,
-            "db::database_counts",
+            Check::DatabaseCounts,
             "which siege did not count as failed transactions (stricter than TFB)",
         )],
         absent: &[],
@@ -380,7 +381,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[tfb(
             Db,
-            "db::database_counts",
+            Check::DatabaseCounts,
             Fail,
             "\u{d7} Server did not respond to request (the connection closed without a response).",
         )],
@@ -395,11 +396,11 @@ const CASES: &[Case] = &[
         expect: &[
             strict(
                 Db,
-                "db::database_counts",
+                Check::DatabaseCounts,
                 "\u{d7} a 200 head, then the body ended after",
             ),
             // Some of the id-spread requests meet a cut body too.
-            strict(Db, "db::ids_spread", "100 requests gave 9"),
+            strict(Db, Check::IdsSpread, "100 requests gave 9"),
         ],
         absent: &[],
         path_style: false,
@@ -412,14 +413,10 @@ const CASES: &[Case] = &[
         expect: &[
             strict(
                 Fortune,
-                "fortune::status",
+                Check::Status,
                 "Invalid response status, found \"404\", did not match \"200\"",
             ),
-            strict(
-                Fortune,
-                "fortune::database_counts",
-                "\u{d7} answered HTTP 404.",
-            ),
+            strict(Fortune, Check::DatabaseCounts, "\u{d7} answered HTTP 404."),
         ],
         absent: &[],
         path_style: false,
@@ -434,15 +431,11 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Query,
-                "query::database_counts",
+                Check::DatabaseCounts,
                 Fail,
                 "executed queries in the database out of roughly",
             ),
-            strict_warn(
-                Update,
-                "update::database_counts",
-                "The database was busy for",
-            ),
+            strict_warn(Update, Check::DatabaseCounts, "The database was busy for"),
         ],
         absent: &[],
         path_style: false,
@@ -455,43 +448,43 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 CachedQuery,
-                "cached-query::url_length",
+                Check::UrlLength,
                 Fail,
                 "Route for cached queries must be at least 15 characters, found '/c?count=' instead",
             ),
             tfb(
                 Query,
-                "query::url_length",
+                Check::UrlLength,
                 Fail,
                 "Route for queries must be at least 9 characters, found '/q?q=' instead",
             ),
             tfb(
                 Fortune,
-                "fortune::url_length",
+                Check::UrlLength,
                 Fail,
                 "Route for fortunes must be at least 9 characters, found '/f' instead",
             ),
             tfb(
                 Json,
-                "json::url_length",
+                Check::UrlLength,
                 Fail,
                 "Route for json must be at least 5 characters, found '/j' instead",
             ),
             tfb(
                 Db,
-                "db::url_length",
+                Check::UrlLength,
                 Fail,
                 "Route for db must be at least 3 characters, found '/d' instead",
             ),
             tfb(
                 Update,
-                "update::url_length",
+                Check::UrlLength,
                 Fail,
                 "Route for update must be at least 8 characters, found '/u?q=' instead",
             ),
             tfb(
                 Plaintext,
-                "plaintext::url_length",
+                Check::UrlLength,
                 Fail,
                 "Route for plaintext must be at least 10 characters, found '/p' instead",
             ),
@@ -508,42 +501,42 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Query,
-                "query::case_2_returns_two_items",
+                Check::Case2ReturnsTwoItems,
                 Fail,
                 "JSON array length of 1 != expected length of 2",
             ),
             tfb(
                 Query,
-                "query::case_501_returns_500_items",
+                Check::Case501Returns500Items,
                 Warn,
                 "JSON array length of 1 != expected length of 500",
             ),
             tfb(
                 Update,
-                "update::case_2_returns_two_items",
+                Check::Case2ReturnsTwoItems,
                 Fail,
                 "JSON array length of 1 != expected length of 2",
             ),
             tfb(
                 Update,
-                "update::case_501_returns_500_items",
+                Check::Case501Returns500Items,
                 Warn,
                 "JSON array length of 1 != expected length of 500",
             ),
             tfb(
                 CachedQuery,
-                "cached-query::case_2_returns_two_items",
+                Check::Case2ReturnsTwoItems,
                 Fail,
                 "JSON array length of 1 != expected length of 2",
             ),
             tfb(
                 CachedQuery,
-                "cached-query::case_501_returns_500_items",
+                Check::Case501Returns500Items,
                 Warn,
                 "JSON array length of 1 != expected length of 500",
             ),
         ],
-        absent: &["cached-query::database_counts"],
+        absent: &[Check::DatabaseCounts.of(CachedQuery)],
         path_style: false,
         database: true,
     },
@@ -554,19 +547,19 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Query,
-                "query::case_0_returns_one_item",
+                Check::Case0ReturnsOneItem,
                 Fail,
                 "JSON array length of 0 != expected length of 1",
             ),
             tfb(
                 Update,
-                "update::case_0_returns_one_item",
+                Check::Case0ReturnsOneItem,
                 Fail,
                 "JSON array length of 0 != expected length of 1",
             ),
             tfb(
                 CachedQuery,
-                "cached-query::case_0_returns_one_item",
+                Check::Case0ReturnsOneItem,
                 Fail,
                 "JSON array length of 0 != expected length of 1",
             ),
@@ -581,7 +574,7 @@ const CASES: &[Case] = &[
         types: &[CachedQuery],
         expect: &[tfb(
             CachedQuery,
-            "cached-query::case_foo_returns_one_item",
+            Check::CaseFooReturnsOneItem,
             Fail,
             "Invalid JSON",
         )],
@@ -596,13 +589,13 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 CachedQuery,
-                "cached-query::case_empty_returns_one_item",
+                Check::CaseEmptyReturnsOneItem,
                 Fail,
                 "Empty response given for stringy `queries` parameter \nSuggestion: modify your /queries route",
             ),
             tfb(
                 CachedQuery,
-                "cached-query::bare_url",
+                Check::BareUrl,
                 Fail,
                 "Invalid response status, found \"400\"",
             ),
@@ -617,7 +610,7 @@ const CASES: &[Case] = &[
         types: &[CachedQuery],
         expect: &[strict(
             CachedQuery,
-            "cached-query::served_from_cache",
+            Check::ServedFromCache,
             "100 requests of 20 cached rows ran 2000 statements on world",
         )],
         absent: &[],
@@ -628,7 +621,7 @@ const CASES: &[Case] = &[
         name: "db::same_id_every_time",
         fault: Fault::SameIdEveryTime,
         types: &[Db],
-        expect: &[strict(Db, "db::ids_spread", "distinct")],
+        expect: &[strict(Db, Check::IdsSpread, "distinct")],
         absent: &[],
         path_style: false,
         database: true,
@@ -638,18 +631,8 @@ const CASES: &[Case] = &[
         fault: Fault::FooAnsweredWith500Text,
         types: &[Query, Update],
         expect: &[
-            tfb(
-                Query,
-                "query::case_foo_returns_one_item",
-                Fail,
-                "Invalid JSON",
-            ),
-            tfb(
-                Update,
-                "update::case_foo_returns_one_item",
-                Fail,
-                "Invalid JSON",
-            ),
+            tfb(Query, Check::CaseFooReturnsOneItem, Fail, "Invalid JSON"),
+            tfb(Update, Check::CaseFooReturnsOneItem, Fail, "Invalid JSON"),
         ],
         absent: &[],
         path_style: false,
@@ -661,7 +644,7 @@ const CASES: &[Case] = &[
         types: &[Query],
         expect: &[tfb(
             Query,
-            "query::case_foo_returns_one_item",
+            Check::CaseFooReturnsOneItem,
             Fail,
             "Top-level JSON is an object, not an array",
         )],
@@ -676,25 +659,25 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Query,
-                "query::case_empty_returns_one_item",
+                Check::CaseEmptyReturnsOneItem,
                 Fail,
                 "Empty response given for stringy `queries` parameter",
             ),
             tfb(
                 Query,
-                "query::bare_url",
+                Check::BareUrl,
                 Fail,
                 "Invalid response status, found \"400\"",
             ),
             tfb(
                 Update,
-                "update::case_empty_returns_one_item",
+                Check::CaseEmptyReturnsOneItem,
                 Fail,
                 "Empty response given for stringy `queries` parameter",
             ),
             tfb(
                 Update,
-                "update::bare_url",
+                Check::BareUrl,
                 Fail,
                 "Invalid response status, found \"400\"",
             ),
@@ -709,7 +692,7 @@ const CASES: &[Case] = &[
         types: &[Query],
         expect: &[tfb(
             Query,
-            "query::case_501_returns_500_items",
+            Check::Case501Returns500Items,
             Warn,
             "JSON array length of 1 != expected length of 500",
         )],
@@ -723,7 +706,7 @@ const CASES: &[Case] = &[
         types: &[Query],
         expect: &[tfb(
             Query,
-            "query::database_counts",
+            Check::DatabaseCounts,
             Fail,
             "executed queries in the database out of roughly 2560 expected.",
         )],
@@ -737,7 +720,7 @@ const CASES: &[Case] = &[
         types: &[Update],
         expect: &[tfb(
             Update,
-            "update::rows_changed",
+            Check::RowsChanged,
             Fail,
             "items were updated in the database out of roughly 500 expected.",
         )],
@@ -751,7 +734,7 @@ const CASES: &[Case] = &[
         types: &[Update],
         expect: &[tfb(
             Update,
-            "update::database_counts",
+            Check::DatabaseCounts,
             Fail,
             "executed queries in the database out of roughly 5120 expected.",
         )],
@@ -766,13 +749,13 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Update,
-                "update::rows_changed",
+                Check::RowsChanged,
                 Fail,
                 "No items were updated in the database.",
             ),
             tfb(
                 Update,
-                "update::database_counts",
+                Check::DatabaseCounts,
                 Fail,
                 "rows updated in the database out of roughly 2560 expected.",
             ),
@@ -787,7 +770,7 @@ const CASES: &[Case] = &[
         types: &[Update],
         expect: &[strict(
             Update,
-            "update::reported_rows_are_stored",
+            Check::ReportedRowsAreStored,
             "Reported rows are not the stored rows",
         )],
         absent: &[],
@@ -800,7 +783,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::page",
+            Check::Page,
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
@@ -814,7 +797,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::page",
+            Check::Page,
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
@@ -826,12 +809,7 @@ const CASES: &[Case] = &[
         name: "fortune::double_escaped",
         fault: Fault::FortunesDoubleEscaped,
         types: &[Fortune],
-        expect: &[tfb(
-            Fortune,
-            "fortune::page",
-            Fail,
-            "&amp;lt;script&amp;gt;",
-        )],
+        expect: &[tfb(Fortune, Check::Page, Fail, "&amp;lt;script&amp;gt;")],
         absent: &[],
         path_style: false,
         database: true,
@@ -842,7 +820,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::page",
+            Check::Page,
             Fail,
             "should be `<tr><td>8</td><td>A list is only as strong as its weakest link. \u{2014} Donald Knuth</td></tr>",
         )],
@@ -856,7 +834,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::page",
+            Check::Page,
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
@@ -868,7 +846,7 @@ const CASES: &[Case] = &[
         name: "fortune::extra_div",
         fault: Fault::FortunesExtraDiv,
         types: &[Fortune],
-        expect: &[tfb(Fortune, "fortune::page", Fail, "<body><div><table>")],
+        expect: &[tfb(Fortune, Check::Page, Fail, "<body><div><table>")],
         absent: &[],
         path_style: false,
         database: true,
@@ -879,7 +857,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::page",
+            Check::Page,
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
@@ -893,7 +871,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::page",
+            Check::Page,
             Fail,
             "should be `<!doctype html><html>",
         )],
@@ -907,7 +885,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::page",
+            Check::Page,
             Fail,
             "Invalid according to FortuneHTMLParser",
         )],
@@ -921,7 +899,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::page",
+            Check::Page,
             Fail,
             "Additional fortune added at request time.",
         )],
@@ -935,7 +913,7 @@ const CASES: &[Case] = &[
         types: &[Plaintext],
         expect: &[tfb(
             Plaintext,
-            "plaintext::body",
+            Check::Body,
             Warn,
             "Server is returning 1 more bytes than are required.",
         )],
@@ -949,7 +927,7 @@ const CASES: &[Case] = &[
         types: &[Plaintext],
         expect: &[tfb(
             Plaintext,
-            "plaintext::body",
+            Check::Body,
             Fail,
             "Could not find 'Hello, World!' in response.",
         )],
@@ -964,38 +942,38 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Json,
-                "json::responds",
+                Check::Responds,
                 Fail,
                 "more than the 1024 KiB accepted",
             ),
-            tfb(Db, "db::responds", Fail, "more than the 1024 KiB accepted"),
+            tfb(Db, Check::Responds, Fail, "more than the 1024 KiB accepted"),
             tfb(
                 Query,
-                "query::responds",
+                Check::Responds,
                 Fail,
                 "more than the 1024 KiB accepted",
             ),
             tfb(
                 Update,
-                "update::responds",
+                Check::Responds,
                 Fail,
                 "more than the 1024 KiB accepted",
             ),
             tfb(
                 Fortune,
-                "fortune::responds",
+                Check::Responds,
                 Fail,
                 "more than the 1024 KiB accepted",
             ),
             tfb(
                 Plaintext,
-                "plaintext::responds",
+                Check::Responds,
                 Fail,
                 "more than the 1024 KiB accepted",
             ),
             tfb(
                 CachedQuery,
-                "cached-query::responds",
+                Check::Responds,
                 Fail,
                 "more than the 1024 KiB accepted",
             ),
@@ -1010,7 +988,7 @@ const CASES: &[Case] = &[
         types: &[Json],
         expect: &[tfb(
             Json,
-            "json::responds",
+            Check::Responds,
             Fail,
             "more than the 1024 KiB accepted",
         )],
@@ -1024,7 +1002,7 @@ const CASES: &[Case] = &[
         types: &[Json],
         expect: &[tfb(
             Json,
-            "json::responds",
+            Check::Responds,
             Fail,
             "the decoded body is larger than the 1024 KiB accepted",
         )],
@@ -1037,40 +1015,35 @@ const CASES: &[Case] = &[
         fault: Fault::HugeHead,
         types: &TestType::ALL,
         expect: &[
-            tfb(
-                Json,
-                "json::responds",
-                Fail,
-                "more than the 64 KiB accepted",
-            ),
-            tfb(Db, "db::responds", Fail, "more than the 64 KiB accepted"),
+            tfb(Json, Check::Responds, Fail, "more than the 64 KiB accepted"),
+            tfb(Db, Check::Responds, Fail, "more than the 64 KiB accepted"),
             tfb(
                 Query,
-                "query::responds",
+                Check::Responds,
                 Fail,
                 "more than the 64 KiB accepted",
             ),
             tfb(
                 Update,
-                "update::responds",
+                Check::Responds,
                 Fail,
                 "more than the 64 KiB accepted",
             ),
             tfb(
                 Fortune,
-                "fortune::responds",
+                Check::Responds,
                 Fail,
                 "more than the 64 KiB accepted",
             ),
             tfb(
                 Plaintext,
-                "plaintext::responds",
+                Check::Responds,
                 Fail,
                 "more than the 64 KiB accepted",
             ),
             tfb(
                 CachedQuery,
-                "cached-query::responds",
+                Check::Responds,
                 Fail,
                 "more than the 64 KiB accepted",
             ),
@@ -1084,14 +1057,10 @@ const CASES: &[Case] = &[
         fault: Fault::StaleContentLength,
         types: &[Json, Db, Plaintext, Fortune],
         expect: &[
-            strict(Json, "json::content_length", "Content-Length says"),
-            strict(Db, "db::content_length", "Content-Length says"),
-            strict(
-                Plaintext,
-                "plaintext::content_length",
-                "Content-Length says",
-            ),
-            strict(Fortune, "fortune::content_length", "Content-Length says"),
+            strict(Json, Check::ContentLength, "Content-Length says"),
+            strict(Db, Check::ContentLength, "Content-Length says"),
+            strict(Plaintext, Check::ContentLength, "Content-Length says"),
+            strict(Fortune, Check::ContentLength, "Content-Length says"),
         ],
         absent: &[],
         path_style: false,
@@ -1102,8 +1071,8 @@ const CASES: &[Case] = &[
         fault: Fault::PipelineDropsRequests,
         types: &[Json, Plaintext],
         expect: &[
-            strict(Json, "json::pipelining", "16 pipelined requests"),
-            strict(Plaintext, "plaintext::pipelining", "16 pipelined requests"),
+            strict(Json, Check::Pipelining, "16 pipelined requests"),
+            strict(Plaintext, Check::Pipelining, "16 pipelined requests"),
         ],
         absent: &[],
         path_style: false,
@@ -1115,7 +1084,7 @@ const CASES: &[Case] = &[
         types: &[Query],
         expect: &[tfb(
             Query,
-            "query::database_counts",
+            Check::DatabaseCounts,
             Warn,
             "executed queries in the database instead of 2560 expected. This number is excessively high.",
         )],
@@ -1129,7 +1098,7 @@ const CASES: &[Case] = &[
         types: &[Update],
         expect: &[tfb(
             Update,
-            "update::database_counts",
+            Check::DatabaseCounts,
             Warn,
             "rows read in the database instead of 2560 expected. This number is excessively high.",
         )],
@@ -1143,7 +1112,7 @@ const CASES: &[Case] = &[
         types: &[Db],
         expect: &[tfb(
             Db,
-            "db::database_counts",
+            Check::DatabaseCounts,
             Fail,
             "Only 0 executed queries in the database out of roughly 128 expected.",
         )],
@@ -1157,7 +1126,7 @@ const CASES: &[Case] = &[
         types: &[Fortune],
         expect: &[tfb(
             Fortune,
-            "fortune::no_exception",
+            Check::NoException,
             Fail,
             "including this message: 'utf-8' codec can't decode byte 0xe9 in position",
         )],
@@ -1181,13 +1150,13 @@ const CASES: &[Case] = &[
         expect: &[
             tfb(
                 Query,
-                "query::case_empty_returns_one_item",
+                Check::CaseEmptyReturnsOneItem,
                 Fail,
                 "Empty response given for stringy `queries` parameter \nSuggestion: modify your /queries route",
             ),
             tfb(
                 Query,
-                "query::bare_url",
+                Check::BareUrl,
                 Fail,
                 "Invalid response status, found \"404\"",
             ),
@@ -1203,37 +1172,37 @@ const CASES: &[Case] = &[
         expect: &[
             strict_warn(
                 Db,
-                "db::database_counts",
+                Check::DatabaseCounts,
                 "No database URL given: the database counts were not checked",
             ),
             strict_warn(
                 Query,
-                "query::database_counts",
+                Check::DatabaseCounts,
                 "No database URL given: the database counts were not checked",
             ),
             strict_warn(
                 Update,
-                "update::database_counts",
+                Check::DatabaseCounts,
                 "No database URL given: the database counts were not checked",
             ),
             strict_warn(
                 Fortune,
-                "fortune::database_counts",
+                Check::DatabaseCounts,
                 "No database URL given: the database counts were not checked",
             ),
             strict_warn(
                 Update,
-                "update::rows_changed",
+                Check::RowsChanged,
                 "No database URL given: whether rows were updated is not checked",
             ),
             strict_warn(
                 Update,
-                "update::reported_rows_are_stored",
+                Check::ReportedRowsAreStored,
                 "No database URL given: whether the reported rows were stored",
             ),
             strict_warn(
                 CachedQuery,
-                "cached-query::served_from_cache",
+                Check::ServedFromCache,
                 "No database URL given: whether the rows come from a cache",
             ),
         ],
@@ -1277,21 +1246,22 @@ fn every_check_has_a_fault() -> Result<(), String> {
     let unproven: Vec<String> = TestType::ALL
         .into_iter()
         .flat_map(|test_type| {
-            let mut names: Vec<String> = test_type
+            let mut checks: Vec<CheckId> = test_type
                 .checks()
                 .into_iter()
-                .map(|(name, _)| name)
+                .map(|(check, _)| check)
                 .collect();
-            names.push(format!("{test_type}::responds"));
-            names.push(format!("{test_type}::url_length"));
-            names
+            checks.push(Check::Responds.of(test_type));
+            checks.push(Check::UrlLength.of(test_type));
+            checks
         })
         .filter(|check| {
             !CASES
                 .iter()
                 .flat_map(|case| case.expect)
-                .any(|expect| expect.check == check && expect.level != Level::Pass)
+                .any(|expect| expect.id() == *check && expect.level != Level::Pass)
         })
+        .map(|check| check.to_string())
         .collect();
     if unproven.is_empty() {
         Ok(())
@@ -1350,27 +1320,17 @@ fn run_case(case: &Case, database_url: &str, turns: &Mutex<()>) -> Result<(), Fa
         .map_err(|problem| format!("{problem}\n\nthe report:\n{}", describe(&report)).into())
 }
 
-/// Whether `check` is a name the checks table (or the three every type has besides) gives: a
-/// finding filed under any other name would escape the suite's per-check tests.
-fn is_named_check(check: &str) -> bool {
-    TestType::ALL.into_iter().any(|test_type| {
-        test_type.checks().iter().any(|(name, _)| name == check)
-            || ["responds", "url_length", "no_exception"]
-                .iter()
-                .any(|name| check == format!("{test_type}::{name}"))
-    })
-}
-
 fn judge(case: &Case, report: &Report) -> Result<(), String> {
     if let Some(finding) = report
         .types
         .iter()
         .flat_map(|type_report| &type_report.findings)
-        .find(|finding| !is_named_check(&finding.check))
+        .find(|finding| !finding.check.is_some_and(CheckId::is_run))
     {
         return Err(format!(
-            "a finding is filed under {:?}, which no table names: {}",
-            finding.check, finding.message
+            "a finding is filed under {:?}, which its type does not run: {}",
+            finding.check_name(),
+            finding.message
         ));
     }
     for expect in case.expect {
@@ -1378,7 +1338,7 @@ fn judge(case: &Case, report: &Report) -> Result<(), String> {
             .get(expect.test_type)
             .ok_or_else(|| format!("{} was not verified", expect.test_type))?;
         let found = type_report.findings.iter().any(|finding| {
-            finding.check == expect.check
+            finding.check == Some(expect.id())
                 && finding.level == expect.level
                 && finding.strict == expect.strict
                 && finding.message.contains(expect.message)
@@ -1388,7 +1348,7 @@ fn judge(case: &Case, report: &Report) -> Result<(), String> {
                 "expected a {}{} finding in {} containing {:?}",
                 expect.level,
                 if expect.strict { " (strict)" } else { "" },
-                expect.check,
+                expect.id(),
                 expect.message
             ));
         }
@@ -1398,7 +1358,7 @@ fn judge(case: &Case, report: &Report) -> Result<(), String> {
             .types
             .iter()
             .flat_map(|type_report| &type_report.findings)
-            .any(|finding| finding.check == *check);
+            .any(|finding| finding.check == Some(*check));
         if found {
             return Err(format!("TFB skips {check} here, but it ran"));
         }
@@ -1439,7 +1399,7 @@ fn describe(report: &Report) -> String {
             out.push_str(&format!(
                 "  {} {}{} {}\n",
                 finding.level,
-                finding.check,
+                finding.check_name(),
                 if finding.strict { " (strict)" } else { "" },
                 finding.message.replace('\n', " ")
             ));

@@ -16,7 +16,7 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use conformance::{Level, Report, Target, TestType, verify};
+use conformance::{CheckId, Level, Report, Target, TestType, verify};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() -> ExitCode {
@@ -46,21 +46,27 @@ fn main() -> ExitCode {
     };
     let mut trials = Vec::new();
     for test_type in types {
-        let mut names = test_type.checks();
-        names.push((format!("{test_type}::other"), false));
-        let known: Vec<String> = names.iter().map(|(name, _)| name.clone()).collect();
-        for (name, strict) in names {
+        // `None` is the type's `other` test: every finding under none of its own checks.
+        let mut checks: Vec<(Option<CheckId>, bool)> = test_type
+            .checks()
+            .into_iter()
+            .map(|(check, strict)| (Some(check), strict))
+            .collect();
+        checks.push((None, false));
+        for (check, strict) in checks {
             let ignored = target.is_none();
-            let (report, target, known) = (Arc::clone(&report), target.clone(), known.clone());
+            let (report, target) = (Arc::clone(&report), target.clone());
+            let name =
+                check.map_or_else(|| format!("{test_type}::other"), |check| check.to_string());
             let trial_name = if strict {
                 format!("{name} (strict)")
             } else {
-                name.clone()
+                name
             };
             let trial = Trial::test(trial_name, move || {
                 let target = target.expect("ignored without TFB_URL");
                 let report = report.get_or_init(|| run(&target));
-                judge(report, test_type, &name, &known)
+                judge(report, test_type, check)
             });
             trials.push(trial.with_ignored_flag(ignored));
         }
@@ -94,28 +100,20 @@ fn run(target: &Target) -> Report {
         .block_on(verify(target))
 }
 
-/// Fails with every warn and fail filed under `check` (or, for `<type>::other`, under no known
-/// check of the type).
-fn judge(
-    report: &Report,
-    test_type: TestType,
-    check: &str,
-    known: &[String],
-) -> Result<(), Failed> {
+/// Fails with every warn and fail filed under `check` (or, for `None`, under none of the type's
+/// own checks: it did not respond, its route is too short, TFB would have raised).
+fn judge(report: &Report, test_type: TestType, check: Option<CheckId>) -> Result<(), Failed> {
     let Some(type_report) = report.get(test_type) else {
         return Err(format!("{test_type} was not verified").into());
     };
-    let other = check.ends_with("::other");
+    let own = test_type.checks();
     let problems: Vec<String> = type_report
         .findings
         .iter()
         .filter(|finding| finding.level != Level::Pass)
-        .filter(|finding| {
-            if other {
-                !known.contains(&finding.check)
-            } else {
-                finding.check == check
-            }
+        .filter(|finding| match check {
+            Some(check) => finding.check == Some(check),
+            None => !own.iter().any(|(own, _)| finding.check == Some(*own)),
         })
         .map(|finding| format!("{} {}: {}", finding.level, finding.url, finding.message))
         .collect();

@@ -29,7 +29,10 @@ pub(crate) fn tfb_verification(target: &Target) -> CheckResult {
             let origin = if finding.strict { " (strict)" } else { "" };
             format!(
                 "{} [{}]{origin} {}: {}",
-                finding.level, finding.check, finding.url, finding.message
+                finding.level,
+                finding.check_name(),
+                finding.url,
+                finding.message
             )
         })
         .collect();
