@@ -42,7 +42,7 @@ use crate::{
     reply::FailureStatus,
     sql::{
         SELECT_ALL_WORLDS, SELECT_FORTUNES, SELECT_WORLD, SESSION_SETTINGS, UPDATE_WORLDS,
-        assign_new_numbers,
+        WorldUpdate,
     },
 };
 
@@ -552,7 +552,15 @@ async fn select_world(
     client: &Client,
     statement: &Statement,
 ) -> Result<World, tokio_postgres::Error> {
-    let row = client.query_one(statement, &[&random_id()]).await?;
+    select_world_by_id(client, statement, random_id()).await
+}
+
+async fn select_world_by_id(
+    client: &Client,
+    statement: &Statement,
+    id: i32,
+) -> Result<World, tokio_postgres::Error> {
+    let row = client.query_one(statement, &[&id]).await?;
     Ok(World {
         id: row.try_get(0)?,
         random_number: row.try_get(1)?,
@@ -586,14 +594,25 @@ async fn fortunes_page(
     Ok(fortunes::render_page(fortunes))
 }
 
+/// Sends the SELECTs and then the UPDATE before awaiting any answer (each request is written when
+/// its future is first polled, in polling order): one round trip, every row read (each SELECT
+/// fails unless it finds its row) before it is written.
 async fn update_worlds(
     client: &Client,
     select: &Statement,
     update: &Statement,
     count: usize,
 ) -> Result<Vec<World>, tokio_postgres::Error> {
-    let mut worlds = select_worlds(client, select, count).await?;
-    let (ids, numbers) = assign_new_numbers(&mut worlds);
-    client.execute(update, &[&ids, &numbers]).await?;
+    let WorldUpdate {
+        worlds,
+        ids,
+        numbers,
+    } = WorldUpdate::draw(count);
+    let reads = try_join_all(
+        worlds
+            .iter()
+            .map(|world| select_world_by_id(client, select, world.id)),
+    );
+    try_join(reads, client.execute(update, &[&ids, &numbers])).await?;
     Ok(worlds)
 }

@@ -1,7 +1,10 @@
 //! The SQL every implementation sends, whatever its database driver, and the one piece of update
-//! logic that decides what those statements write.
+//! logic that decides what those statements write ([`WorldUpdate`]).
 
-use crate::{model::World, random::random_number};
+use crate::{
+    model::World,
+    random::{random_id, random_number},
+};
 
 /// Settings every connection asks for at startup. TFB's statements take microseconds; one that
 /// runs for a second is waiting on a lock another session holds, and on a connection many
@@ -22,34 +25,56 @@ pub const SELECT_FORTUNES: &str = "SELECT id, message FROM fortune";
 pub const UPDATE_WORLDS: &str = "UPDATE world SET randomnumber = new.randomnumber \
      FROM UNNEST($1::int4[], $2::int4[]) AS new(id, randomnumber) WHERE world.id = new.id";
 
-/// Gives every row a new random number that differs from the one it had, and returns the
-/// UPDATE's parameters: ids sorted, so concurrent requests lock rows in one order and cannot
-/// deadlock, and each id once. When a request drew the same id twice, both entries report the
-/// single value that is stored, so the response never shows a value the table does not hold.
-pub fn assign_new_numbers(worlds: &mut [World]) -> (Vec<i32>, Vec<i32>) {
-    for world in worlds.iter_mut() {
-        let old = world.random_number;
-        world.random_number = loop {
-            let new = random_number();
-            if new != old {
-                break new;
-            }
-        };
+/// What one update request writes, drawn before anything is read: the SELECTs and the UPDATE can
+/// then go out together, in one round trip, as xitca-web and ntex send them. PostgreSQL runs a
+/// connection's statements in order, so every row is still read before it is written. TFB asks
+/// for a new random number per row, not one that differs from the old, and its verifier checks
+/// only that the rows changed; ours checks too that every reported value is the stored one.
+pub struct WorldUpdate {
+    /// The response: one row per SELECT, in the order drawn. When a request drew the same id
+    /// twice, both entries report the single value that is stored, so the response never shows a
+    /// value the table does not hold.
+    pub worlds: Vec<World>,
+    /// The UPDATE's parameters: ids sorted, so concurrent requests lock rows in one order and
+    /// cannot deadlock, and each id once.
+    pub ids: Vec<i32>,
+    pub numbers: Vec<i32>,
+}
+
+impl WorldUpdate {
+    /// `count` random rows, each with a new random number.
+    pub fn draw(count: usize) -> Self {
+        Self::from_draws(
+            (0..count)
+                .map(|_| World {
+                    id: random_id(),
+                    random_number: random_number(),
+                })
+                .collect(),
+        )
     }
-    let mut order: Vec<usize> = (0..worlds.len()).collect();
-    order.sort_unstable_by_key(|&index| worlds[index].id);
-    let mut ids = Vec::with_capacity(worlds.len());
-    let mut numbers = Vec::with_capacity(worlds.len());
-    for index in order {
-        let world = &mut worlds[index];
-        if ids.last() == Some(&world.id) {
-            world.random_number = *numbers.last().expect("ids and numbers grow together");
-        } else {
-            ids.push(world.id);
-            numbers.push(world.random_number);
+
+    fn from_draws(mut worlds: Vec<World>) -> Self {
+        let count = worlds.len();
+        let mut order: Vec<usize> = (0..count).collect();
+        order.sort_unstable_by_key(|&index| worlds[index].id);
+        let mut ids = Vec::with_capacity(count);
+        let mut numbers = Vec::with_capacity(count);
+        for index in order {
+            let world = &mut worlds[index];
+            if ids.last() == Some(&world.id) {
+                world.random_number = *numbers.last().expect("ids and numbers grow together");
+            } else {
+                ids.push(world.id);
+                numbers.push(world.random_number);
+            }
+        }
+        Self {
+            worlds,
+            ids,
+            numbers,
         }
     }
-    (ids, numbers)
 }
 
 #[cfg(test)]
@@ -57,32 +82,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn new_numbers_differ_sort_and_agree_on_duplicates() {
-        let mut worlds = vec![
-            World {
-                id: 9,
-                random_number: 5,
-            },
-            World {
-                id: 3,
-                random_number: 5,
-            },
-            World {
-                id: 9,
-                random_number: 5,
-            },
-            World {
-                id: 1,
-                random_number: 5,
-            },
-        ];
-        let (ids, numbers) = assign_new_numbers(&mut worlds);
-        assert_eq!(ids, [1, 3, 9]);
-        assert!(worlds.iter().all(|world| world.random_number != 5));
-        assert_eq!(worlds[0].random_number, worlds[2].random_number);
-        for world in &worlds {
-            let position = ids.binary_search(&world.id).unwrap();
-            assert_eq!(numbers[position], world.random_number);
-        }
+    fn ids_go_out_sorted_once_and_duplicates_report_the_stored_value() {
+        let world = |id, random_number| World { id, random_number };
+        let update =
+            WorldUpdate::from_draws(vec![world(9, 1), world(3, 2), world(9, 3), world(1, 4)]);
+        assert_eq!(update.ids, [1, 3, 9]);
+        assert_eq!(update.numbers, [4, 2, 1]);
+        let reported: Vec<(i32, i32)> = update
+            .worlds
+            .iter()
+            .map(|world| (world.id, world.random_number))
+            .collect();
+        assert_eq!(reported, [(9, 1), (3, 2), (9, 1), (1, 4)]);
+    }
+
+    #[test]
+    fn a_draw_has_the_asked_rows_in_range() {
+        let update = WorldUpdate::draw(500);
+        assert_eq!(update.worlds.len(), 500);
+        assert!(
+            update
+                .worlds
+                .iter()
+                .all(|world| (1..=10_000).contains(&world.id)
+                    && (1..=10_000).contains(&world.random_number))
+        );
     }
 }

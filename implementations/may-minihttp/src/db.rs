@@ -13,7 +13,7 @@ use tfb_common::{
     model::{Fortune, World},
     random::random_id,
     reply::FailureStatus,
-    sql::{SELECT_FORTUNES, SELECT_WORLD, SESSION_SETTINGS, UPDATE_WORLDS, assign_new_numbers},
+    sql::{SELECT_FORTUNES, SELECT_WORLD, SESSION_SETTINGS, UPDATE_WORLDS, WorldUpdate},
 };
 use tfb_may_postgres::{Config, Connection, Param, Reconnecting, Rows, Statement};
 
@@ -140,12 +140,25 @@ impl Database {
     pub fn update_worlds(&self, count: usize) -> Result<Vec<World>, DbError> {
         let session = self.updates.session()?;
         let statements = &session.statements;
-        let mut worlds = select_worlds(&session.connection, &statements.world, count)?;
-        let (ids, numbers) = assign_new_numbers(&mut worlds);
-        session.connection.query(
-            &statements.update,
-            &[Param::Int4Array(&ids), Param::Int4Array(&numbers)],
+        let WorldUpdate {
+            worlds,
+            ids,
+            numbers,
+        } = WorldUpdate::draw(count);
+        // Both submitted before either is awaited: one round trip, the rows read first.
+        let reads = session.connection.submit(
+            &statements.world,
+            worlds.iter().map(|world| [Param::Int4(world.id)]),
         )?;
+        let write = session.connection.submit(
+            &statements.update,
+            [[Param::Int4Array(&ids), Param::Int4Array(&numbers)]],
+        )?;
+        // Every SELECT must find its row, as `world_from` checks.
+        for rows in reads.wait()? {
+            world_from(&rows)?;
+        }
+        write.wait()?;
         Ok(worlds)
     }
 }

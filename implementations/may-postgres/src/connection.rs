@@ -193,6 +193,20 @@ impl Connection {
     where
         P: AsRef<[Param<'p>]>,
     {
+        self.submit(statement, params)?.wait()
+    }
+
+    /// Queues the executions of [`Self::query_pipelined`] without waiting for their answers, so
+    /// that further statements go out in the same flight; [`Submitted::wait`] reads the answers.
+    /// The server runs everything in the order it was submitted.
+    pub fn submit<'p, P>(
+        &self,
+        statement: &Statement,
+        params: impl IntoIterator<Item = P>,
+    ) -> Result<Submitted<'_>, Error>
+    where
+        P: AsRef<[Param<'p>]>,
+    {
         let replies = self.send(|buf| {
             let mut syncs = 0;
             for params in params {
@@ -205,13 +219,11 @@ impl Connection {
             }
             Ok(syncs)
         })?;
-        let Some(replies) = replies else {
-            return Ok(Vec::new());
-        };
-        let responses = self.receive(&replies)?;
-        split_responses(&responses)
-            .map(|response| Rows::new(Arc::clone(&statement.columns), response))
-            .collect()
+        Ok(Submitted {
+            connection: self,
+            columns: Arc::clone(&statement.columns),
+            replies,
+        })
     }
 
     /// Encodes messages into the output (`encode` answers how many Syncs they hold) and queues
@@ -285,6 +297,28 @@ impl Connection {
 
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Executions sent on a connection whose answers have not been read yet.
+pub struct Submitted<'c> {
+    connection: &'c Connection,
+    columns: Arc<[u32]>,
+    /// `None` when there was nothing to send.
+    replies: Option<Receiver<Reply>>,
+}
+
+impl Submitted<'_> {
+    /// Waits for the answers (as [`Connection::query`] does), one [`Rows`] per execution, in
+    /// order. Dropping it instead discards them when they arrive.
+    pub fn wait(self) -> Result<Vec<Rows>, Error> {
+        let Some(replies) = self.replies else {
+            return Ok(Vec::new());
+        };
+        let responses = self.connection.receive(&replies)?;
+        split_responses(&responses)
+            .map(|response| Rows::new(Arc::clone(&self.columns), response))
+            .collect()
     }
 }
 

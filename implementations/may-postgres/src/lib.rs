@@ -23,7 +23,7 @@ mod rows;
 mod startup;
 
 pub use config::Config;
-pub use connection::{Connection, Statement};
+pub use connection::{Connection, Statement, Submitted};
 pub use error::Error;
 pub use reconnecting::{Reconnecting, Session};
 pub use rows::{Param, Row, Rows};

@@ -157,6 +157,62 @@ fn array_parameters_and_affected_rows() {
     });
 }
 
+/// Statements submitted one after another run in that order, whatever order their answers are
+/// read in: the reads submitted before an UPDATE see the old values, those after it the new. A
+/// submission dropped unread leaves the connection usable.
+#[test]
+fn submitted_statements_run_in_order() {
+    let database = database();
+    let url = database.url();
+    in_coroutine(move || {
+        let connection = connect(&url);
+        let select = connection
+            .prepare("SELECT randomnumber FROM world WHERE id = $1")
+            .unwrap();
+        let update = connection
+            .prepare("UPDATE world SET randomnumber = $2 WHERE id = $1")
+            .unwrap();
+        let read = |rows: Vec<tfb_may_postgres::Rows>| -> Vec<i32> {
+            rows.iter()
+                .map(|rows| rows.one().unwrap().get_i32(0).unwrap())
+                .collect()
+        };
+        let old = read(
+            connection
+                .query_pipelined(&select, [[Param::Int4(77)]])
+                .unwrap(),
+        );
+        let new = if old[0] == 1 { 2 } else { 1 };
+        let before = connection.submit(&select, [[Param::Int4(77)]]).unwrap();
+        let write = connection
+            .submit(&update, [[Param::Int4(77), Param::Int4(new)]])
+            .unwrap();
+        let after = connection
+            .submit(&select, [[Param::Int4(77)], [Param::Int4(77)]])
+            .unwrap();
+        assert_eq!(read(after.wait().unwrap()), [new, new]);
+        assert_eq!(write.wait().unwrap()[0].affected(), 1);
+        assert_eq!(read(before.wait().unwrap()), old);
+        drop(connection.submit(&select, [[Param::Int4(1)]]).unwrap());
+        assert_eq!(
+            read(
+                connection
+                    .query_pipelined(&select, [[Param::Int4(77)]])
+                    .unwrap()
+            ),
+            [new]
+        );
+        assert!(
+            connection
+                .submit(&select, std::iter::empty::<[Param; 1]>())
+                .unwrap()
+                .wait()
+                .unwrap()
+                .is_empty()
+        );
+    });
+}
+
 /// Many coroutines share one connection, each with a batch of statements in flight; every
 /// response must reach the coroutine (and the position) that asked for it.
 #[test]
