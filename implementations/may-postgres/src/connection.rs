@@ -24,12 +24,8 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use may::{
-    coroutine::ParkError,
     net::TcpStream,
-    sync::{
-        Blocker,
-        mpsc::{self, Receiver, Sender},
-    },
+    sync::mpsc::{self, Receiver, Sender},
 };
 use postgres_protocol::message::{backend, frontend};
 
@@ -96,44 +92,13 @@ struct Pending {
     closed: Option<String>,
     /// Each caller's slot and how many responses (Syncs) it still waits for: a batch is answered
     /// with one wake-up, not one per statement.
-    waiting: VecDeque<(Arc<ReplySlot>, usize)>,
+    waiting: VecDeque<(Sender<Reply>, usize)>,
     output: BytesMut,
     /// False from the moment a caller wakes the writer until the writer takes the output.
     writer_idle: bool,
     /// When the reader last saw a response end: a connection whose answers keep coming is busy,
     /// one whose answers have stopped is stalled.
     last_answer: Instant,
-}
-
-/// Where the reader leaves one submission's answer for the coroutine (or thread) waiting on it. A
-/// may channel per submission would cost a zeroed queue block on every request (measured: a
-/// tenth of a fortunes request's instructions).
-struct ReplySlot {
-    reply: Mutex<Option<Reply>>,
-    /// A coroutine's or a thread's parker, as the submitter is one or the other.
-    waiter: Blocker,
-}
-
-impl ReplySlot {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            reply: Mutex::new(None),
-            waiter: Blocker::new(false),
-        })
-    }
-
-    /// Called once, by the reader; a waiter that gave up finds it filled and never reads it.
-    fn fill(&self, reply: Reply) {
-        *self.reply.lock().unwrap_or_else(PoisonError::into_inner) = Some(reply);
-        self.waiter.unpark();
-    }
-
-    fn take(&self) -> Option<Reply> {
-        self.reply
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
 }
 
 /// A connection usable from any number of coroutines at once.
@@ -173,13 +138,7 @@ impl Connection {
         let reader = stream.try_clone().map_err(io_error)?;
         let socket = stream.try_clone().map_err(io_error)?;
         let reader_pending = Arc::clone(&pending);
-        may::go!(move || {
-            // Where panics unwind (tests), a reader that panicked still answers every waiter.
-            let read = std::panic::AssertUnwindSafe(|| read_responses(reader, &reader_pending));
-            if std::panic::catch_unwind(read).is_err() {
-                close_and_fail_waiting(&reader_pending, "the reader stopped".to_owned());
-            }
-        });
+        may::go!(move || read_responses(reader, &reader_pending));
         let (wake_writer, wakeups) = mpsc::channel();
         let writer_pending = Arc::clone(&pending);
         may::go!(move || write_requests(stream, &writer_pending, &wakeups));
@@ -273,8 +232,8 @@ impl Connection {
     fn send(
         &self,
         encode: impl FnOnce(&mut BytesMut) -> Result<usize, Error>,
-    ) -> Result<Option<Arc<ReplySlot>>, Error> {
-        let slot = ReplySlot::new();
+    ) -> Result<Option<Receiver<Reply>>, Error> {
+        let (sender, replies) = mpsc::channel();
         let wake = {
             let mut pending = self.lock_pending();
             if let Some(reason) = &pending.closed {
@@ -289,7 +248,7 @@ impl Connection {
                     return Err(error);
                 }
             };
-            pending.waiting.push_back((Arc::clone(&slot), syncs));
+            pending.waiting.push_back((sender, syncs));
             std::mem::replace(&mut pending.writer_idle, false)
         };
         if wake {
@@ -297,46 +256,41 @@ impl Connection {
             // the slot just queued.
             let _ = self.wake_writer.send(());
         }
-        Ok(Some(slot))
+        Ok(Some(replies))
     }
 
     /// Waits for a slot's answer for as long as the connection's answers keep coming. Once none
     /// at all has arrived for the answer timeout, the server or the network stalled: the
     /// connection is closed, which fails every other waiter at once and makes
     /// [`Self::is_closed`] true, so a [`crate::Reconnecting`] opens a fresh one.
-    fn receive(&self, slot: &ReplySlot) -> Reply {
+    fn receive(&self, replies: &Receiver<Reply>) -> Reply {
+        let stopped = || Err(Error::Closed("the reader stopped".to_owned()));
+        let Some(timeout) = self.answer_timeout else {
+            return replies.recv().unwrap_or_else(|_| stopped());
+        };
         let started = Instant::now();
         loop {
-            if let Some(reply) = slot.take() {
-                return reply;
+            let quiet = self
+                .lock_pending()
+                .last_answer
+                .elapsed()
+                .min(started.elapsed());
+            let patience = timeout.saturating_sub(quiet);
+            if patience.is_zero() {
+                let reason = format!("no answer from the server for {timeout:?}");
+                self.lock_pending()
+                    .closed
+                    .get_or_insert_with(|| reason.clone());
+                let _ = self.socket.shutdown(Shutdown::Both);
+                return Err(Error::Closed(reason));
             }
-            let patience = match self.answer_timeout {
-                None => None,
-                Some(timeout) => {
-                    let quiet = self
-                        .lock_pending()
-                        .last_answer
-                        .elapsed()
-                        .min(started.elapsed());
-                    let patience = timeout.saturating_sub(quiet);
-                    if patience.is_zero() {
-                        let reason = format!("no answer from the server for {timeout:?}");
-                        self.lock_pending()
-                            .closed
-                            .get_or_insert_with(|| reason.clone());
-                        let _ = self.socket.shutdown(Shutdown::Both);
-                        return Err(Error::Closed(reason));
-                    }
-                    // Short slices, and the clock checked after each: a timer that fires a
-                    // little early must not cost a whole second wait.
-                    Some(patience.min(WAIT_SLICE))
-                }
-            };
-            // Woken by the reader's `fill` (or already woken, if it came first), or timed out.
-            if let Err(ParkError::Canceled) = slot.waiter.park(patience) {
-                return Err(Error::Closed(
-                    "the waiting coroutine was cancelled".to_owned(),
-                ));
+            // may's `recv_timeout` waits its whole timeout again after any early wake-up (its
+            // timer may fire a little before the deadline), so a 5 s wait could last 10 s:
+            // short slices keep that overshoot to one slice, and the loop checks the clock.
+            match replies.recv_timeout(patience.min(WAIT_SLICE)) {
+                Ok(reply) => return reply,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return stopped(),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             }
         }
     }
@@ -351,7 +305,7 @@ pub struct Submitted<'c> {
     connection: &'c Connection,
     columns: Arc<[u32]>,
     /// `None` when there was nothing to send.
-    replies: Option<Arc<ReplySlot>>,
+    replies: Option<Receiver<Reply>>,
 }
 
 impl Submitted<'_> {
@@ -517,7 +471,8 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
                     drop(pending);
                     let responses = buf.split_to(scanned).freeze();
                     scanned = 0;
-                    slot.fill(Ok(responses));
+                    // A caller that gave up has dropped its receiver; nothing to do.
+                    let _ = slot.send(Ok(responses));
                 }
             }
         }
@@ -533,11 +488,6 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
         }
     };
     let _ = stream.shutdown(Shutdown::Both);
-    close_and_fail_waiting(pending, reason);
-}
-
-/// Marks the connection closed and fails every queued slot, so no caller waits on it.
-fn close_and_fail_waiting(pending: &Mutex<Pending>, reason: String) {
     let (reason, waiting) = {
         let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
         // A caller that timed out has named the cause already; the reader only sees the cut.
@@ -545,6 +495,6 @@ fn close_and_fail_waiting(pending: &Mutex<Pending>, reason: String) {
         (reason, std::mem::take(&mut pending.waiting))
     };
     for (slot, _) in waiting {
-        slot.fill(Err(Error::Closed(reason.clone())));
+        let _ = slot.send(Err(Error::Closed(reason.clone())));
     }
 }
