@@ -9,7 +9,8 @@
 //! connection task does), instead of one system call per statement. The reader coroutine counts
 //! ReadyForQuery messages and hands the oldest slot all of its responses at once. When the socket
 //! fails, the reader fails every queued slot with [`Error::Closed`] and marks the connection
-//! closed, so no caller ever waits on a dead connection.
+//! closed, so no caller ever waits on a dead connection; [`crate::watchdog`] cuts the socket of
+//! a connection whose answers are overdue.
 
 use std::{
     collections::VecDeque,
@@ -24,8 +25,12 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use may::{
+    coroutine::ParkError,
     net::TcpStream,
-    sync::mpsc::{self, Receiver, Sender},
+    sync::{
+        Blocker,
+        mpsc::{self, Receiver, Sender},
+    },
 };
 use postgres_protocol::message::{backend, frontend};
 
@@ -33,10 +38,8 @@ use crate::{
     Config, Error,
     rows::{Messages, Param, Rows, database_error, error_in_response},
     startup::{open_socket, startup},
+    watchdog,
 };
-
-/// The longest a waiting caller sleeps before checking whether its answer is overdue.
-const WAIT_SLICE: Duration = Duration::from_millis(200);
 
 /// How much the buffer grows when it runs low.
 const READ_CHUNK: usize = 64 * 1024;
@@ -87,26 +90,75 @@ type Reply = Result<Bytes, Error>;
 
 /// Messages not yet written, and the slots waiting for responses, in the order their statements
 /// were queued.
-struct Pending {
+pub(crate) struct Pending {
     /// Set once, when the connection broke; nothing is queued after that.
-    closed: Option<String>,
+    pub(crate) closed: Option<String>,
     /// Each caller's slot and how many responses (Syncs) it still waits for: a batch is answered
     /// with one wake-up, not one per statement.
-    waiting: VecDeque<(Sender<Reply>, usize)>,
+    waiting: VecDeque<(Arc<ReplySlot>, usize)>,
     output: BytesMut,
     /// False from the moment a caller wakes the writer until the writer takes the output.
     writer_idle: bool,
-    /// When the reader last saw a response end: a connection whose answers keep coming is busy,
-    /// one whose answers have stopped is stalled.
-    last_answer: Instant,
+    /// When the reader last saw a response end, or a caller queued onto a connection nobody was
+    /// waiting on: a connection whose answers keep coming is busy, one whose answers have stopped
+    /// is stalled.
+    last_progress: Instant,
+}
+
+impl Pending {
+    /// True when someone waits and no answer has come for `timeout`.
+    pub(crate) fn is_overdue(&self, timeout: Duration) -> bool {
+        !self.waiting.is_empty() && self.last_progress.elapsed() >= timeout
+    }
+}
+
+/// Where the reader leaves one submission's answer for the coroutine (or thread) waiting on it.
+/// A may channel per submission would cost a zeroed queue block on every request (measured: half
+/// of a `/db` request's instructions).
+struct ReplySlot {
+    reply: Mutex<Option<Reply>>,
+    /// A coroutine's or a thread's parker, whichever created the slot; parks without a timeout
+    /// because [`watchdog`] bounds the wait.
+    waiter: Blocker,
+}
+
+impl ReplySlot {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            reply: Mutex::new(None),
+            waiter: Blocker::new(false),
+        })
+    }
+
+    /// Called once, by the reader.
+    fn fill(&self, reply: Reply) {
+        *self.reply.lock().unwrap_or_else(PoisonError::into_inner) = Some(reply);
+        self.waiter.unpark();
+    }
+
+    /// Waits until [`Self::fill`] (an unpark that came first makes the park return at once).
+    fn wait(&self) -> Reply {
+        loop {
+            if let Some(reply) = self
+                .reply
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
+                return reply;
+            }
+            if let Err(ParkError::Canceled) = self.waiter.park(None) {
+                return Err(Error::Closed(
+                    "the waiting coroutine was cancelled".to_owned(),
+                ));
+            }
+        }
+    }
 }
 
 /// A connection usable from any number of coroutines at once.
 pub struct Connection {
     pending: Arc<Mutex<Pending>>,
-    /// The socket the reader and writer use, kept to cut it when an answer is overdue.
-    socket: TcpStream,
-    answer_timeout: Option<Duration>,
     /// Wakes the writer; dropping it tells the writer to send Terminate and close.
     wake_writer: Sender<()>,
     next_statement: AtomicUsize,
@@ -133,19 +185,26 @@ impl Connection {
             waiting: VecDeque::new(),
             output: BytesMut::with_capacity(4096),
             writer_idle: true,
-            last_answer: Instant::now(),
+            last_progress: Instant::now(),
         }));
+        if let Some(timeout) = config.answer_timeout {
+            let socket = stream.try_clone().map_err(io_error)?;
+            watchdog::watch(Arc::downgrade(&pending), socket, timeout)?;
+        }
         let reader = stream.try_clone().map_err(io_error)?;
-        let socket = stream.try_clone().map_err(io_error)?;
         let reader_pending = Arc::clone(&pending);
-        may::go!(move || read_responses(reader, &reader_pending));
+        may::go!(move || {
+            // Where panics unwind (tests), a reader that panicked still answers every waiter.
+            let read = std::panic::AssertUnwindSafe(|| read_responses(reader, &reader_pending));
+            if std::panic::catch_unwind(read).is_err() {
+                close_and_fail_waiting(&reader_pending, "the reader stopped".to_owned());
+            }
+        });
         let (wake_writer, wakeups) = mpsc::channel();
         let writer_pending = Arc::clone(&pending);
         may::go!(move || write_requests(stream, &writer_pending, &wakeups));
         Ok(Self {
             pending,
-            socket,
-            answer_timeout: config.answer_timeout,
             wake_writer,
             next_statement: AtomicUsize::new(0),
         })
@@ -167,7 +226,7 @@ impl Connection {
                 Ok(1)
             })?
             .expect("one Sync was sent");
-        let response = self.receive(&replies)?;
+        let response = replies.wait()?;
         let (params, columns) = describe_statement(&response)?;
         Ok(Statement {
             name: name.into(),
@@ -203,7 +262,7 @@ impl Connection {
         &self,
         statement: &Statement,
         params: impl IntoIterator<Item = P>,
-    ) -> Result<Submitted<'_>, Error>
+    ) -> Result<Submitted, Error>
     where
         P: AsRef<[Param<'p>]>,
     {
@@ -220,7 +279,6 @@ impl Connection {
             Ok(syncs)
         })?;
         Ok(Submitted {
-            connection: self,
             columns: Arc::clone(&statement.columns),
             replies,
         })
@@ -232,8 +290,8 @@ impl Connection {
     fn send(
         &self,
         encode: impl FnOnce(&mut BytesMut) -> Result<usize, Error>,
-    ) -> Result<Option<Receiver<Reply>>, Error> {
-        let (sender, replies) = mpsc::channel();
+    ) -> Result<Option<Arc<ReplySlot>>, Error> {
+        let slot = ReplySlot::new();
         let wake = {
             let mut pending = self.lock_pending();
             if let Some(reason) = &pending.closed {
@@ -248,7 +306,10 @@ impl Connection {
                     return Err(error);
                 }
             };
-            pending.waiting.push_back((sender, syncs));
+            if pending.waiting.is_empty() {
+                pending.last_progress = Instant::now();
+            }
+            pending.waiting.push_back((Arc::clone(&slot), syncs));
             std::mem::replace(&mut pending.writer_idle, false)
         };
         if wake {
@@ -256,43 +317,7 @@ impl Connection {
             // the slot just queued.
             let _ = self.wake_writer.send(());
         }
-        Ok(Some(replies))
-    }
-
-    /// Waits for a slot's answer for as long as the connection's answers keep coming. Once none
-    /// at all has arrived for the answer timeout, the server or the network stalled: the
-    /// connection is closed, which fails every other waiter at once and makes
-    /// [`Self::is_closed`] true, so a [`crate::Reconnecting`] opens a fresh one.
-    fn receive(&self, replies: &Receiver<Reply>) -> Reply {
-        let stopped = || Err(Error::Closed("the reader stopped".to_owned()));
-        let Some(timeout) = self.answer_timeout else {
-            return replies.recv().unwrap_or_else(|_| stopped());
-        };
-        let started = Instant::now();
-        loop {
-            let quiet = self
-                .lock_pending()
-                .last_answer
-                .elapsed()
-                .min(started.elapsed());
-            let patience = timeout.saturating_sub(quiet);
-            if patience.is_zero() {
-                let reason = format!("no answer from the server for {timeout:?}");
-                self.lock_pending()
-                    .closed
-                    .get_or_insert_with(|| reason.clone());
-                let _ = self.socket.shutdown(Shutdown::Both);
-                return Err(Error::Closed(reason));
-            }
-            // may's `recv_timeout` waits its whole timeout again after any early wake-up (its
-            // timer may fire a little before the deadline), so a 5 s wait could last 10 s:
-            // short slices keep that overshoot to one slice, and the loop checks the clock.
-            match replies.recv_timeout(patience.min(WAIT_SLICE)) {
-                Ok(reply) => return reply,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return stopped(),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            }
-        }
+        Ok(Some(slot))
     }
 
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -301,21 +326,20 @@ impl Connection {
 }
 
 /// Executions sent on a connection whose answers have not been read yet.
-pub struct Submitted<'c> {
-    connection: &'c Connection,
+pub struct Submitted {
     columns: Arc<[u32]>,
     /// `None` when there was nothing to send.
-    replies: Option<Receiver<Reply>>,
+    replies: Option<Arc<ReplySlot>>,
 }
 
-impl Submitted<'_> {
+impl Submitted {
     /// Waits for the answers (as [`Connection::query`] does), one [`Rows`] per execution, in
     /// order. Dropping it instead discards them when they arrive.
     pub fn wait(self) -> Result<Vec<Rows>, Error> {
         let Some(replies) = self.replies else {
             return Ok(Vec::new());
         };
-        let responses = self.connection.receive(&replies)?;
+        let responses = replies.wait()?;
         split_responses(&responses)
             .map(|response| Rows::new(Arc::clone(&self.columns), response))
             .collect()
@@ -461,7 +485,7 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
             scanned += 1 + len;
             if header[0] == b'Z' {
                 let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-                pending.last_answer = Instant::now();
+                pending.last_progress = Instant::now();
                 let Some((_, remaining)) = pending.waiting.front_mut() else {
                     break 'read "the server sent a response nobody asked for".to_owned();
                 };
@@ -471,8 +495,7 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
                     drop(pending);
                     let responses = buf.split_to(scanned).freeze();
                     scanned = 0;
-                    // A caller that gave up has dropped its receiver; nothing to do.
-                    let _ = slot.send(Ok(responses));
+                    slot.fill(Ok(responses));
                 }
             }
         }
@@ -488,6 +511,11 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
         }
     };
     let _ = stream.shutdown(Shutdown::Both);
+    close_and_fail_waiting(pending, reason);
+}
+
+/// Marks the connection closed and fails every queued slot, so no caller waits on it.
+fn close_and_fail_waiting(pending: &Mutex<Pending>, reason: String) {
     let (reason, waiting) = {
         let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
         // A caller that timed out has named the cause already; the reader only sees the cut.
@@ -495,6 +523,6 @@ fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
         (reason, std::mem::take(&mut pending.waiting))
     };
     for (slot, _) in waiting {
-        let _ = slot.send(Err(Error::Closed(reason.clone())));
+        slot.fill(Err(Error::Closed(reason.clone())));
     }
 }

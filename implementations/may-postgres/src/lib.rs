@@ -6,8 +6,9 @@
 //!   Bind/Execute/Sync (one Sync per statement, as TFB's rules require), statements from many
 //!   coroutines are pipelined on the wire (a writer coroutine sends all that were queued in one
 //!   scheduling round in one write), and a reader coroutine hands each caller its responses in
-//!   order, a whole batch at once. Startup authenticates with SCRAM-SHA-256, md5 or a cleartext
-//!   password.
+//!   order, a whole batch at once. With an answer timeout, a watchdog thread gives up a
+//!   connection whose answers have stopped coming. Startup authenticates with SCRAM-SHA-256, md5
+//!   or a cleartext password.
 //! - [`Reconnecting`]: a connection that is replaced when it breaks, one attempt at a time, with
 //!   a back-off while the database is away so requests fail fast instead of piling up.
 //! - [`Rows`]: the rows of one statement, decoded lazily from the bytes the server sent.
@@ -21,6 +22,7 @@ mod error;
 mod reconnecting;
 mod rows;
 mod startup;
+mod watchdog;
 
 pub use config::Config;
 pub use connection::{Connection, Statement, Submitted};
