@@ -1,10 +1,12 @@
 # The may_minihttp reference implementation. Build from the repository root:
 #   docker build -f dockerfiles/may-minihttp.dockerfile -t tfb-may-minihttp .
 # scripts/images.sh builds every image with one version and can push them to a registry.
-# Build it on the machine that will serve the benchmark: the binary targets that CPU.
+# Build it on the machine that will serve the benchmark: the binary targets that CPU
+# (--build-arg TARGET_CPU=x86-64-v3, or any name rustc knows, builds one for other machines).
 # --build-arg PROFILE=ci builds with the workspace's lighter test profile instead of release.
 
 ARG PROFILE=release
+ARG TARGET_CPU=native
 
 FROM rust:1.95-slim-bookworm AS chef
 RUN cargo install cargo-chef --version 0.1.78 --locked
@@ -16,7 +18,8 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 ARG PROFILE
-ENV RUSTFLAGS="-C target-cpu=native"
+ARG TARGET_CPU
+ENV RUSTFLAGS="-C target-cpu=${TARGET_CPU}"
 COPY --from=planner /src/recipe.json recipe.json
 # The dependencies alone: this layer is reused until Cargo.toml or Cargo.lock change.
 RUN cargo chef cook --profile "$PROFILE" --locked --recipe-path recipe.json -p tfb-may-minihttp
@@ -25,6 +28,7 @@ RUN cargo build --profile "$PROFILE" --locked -p tfb-may-minihttp
 
 FROM debian:12.12-slim
 ARG PROFILE
+ARG TARGET_CPU
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG SOURCE=unknown
@@ -32,7 +36,8 @@ LABEL org.opencontainers.image.title="tfb-may-minihttp" \
       org.opencontainers.image.description="The may_minihttp reference implementation of the TechEmpower test types" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}"
+      org.opencontainers.image.source="${SOURCE}" \
+      tfb.target-cpu="${TARGET_CPU}"
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tfb
 COPY --from=builder /src/target/${PROFILE}/tfb-may-minihttp /usr/local/bin/tfb-may-minihttp
 USER 10001

@@ -3,16 +3,20 @@
 # optionally publishes them: the images a benchmark run on other machines pulls.
 #
 #   scripts/images.sh [--registry REGISTRY] [--version VERSION] [--push] [--pull-back]
-#                     [--cargo-profile PROFILE] [--only NAME,...] [--report FILE] [--dry-run]
+#                     [--cargo-profile PROFILE] [--target-cpu CPU] [--only NAME,...]
+#                     [--report FILE] [--dry-run]
 #
 # dockerfiles/NAME.dockerfile becomes REGISTRY/tfb-NAME:VERSION (tfb-database and tfb-client keep
 # their names). REGISTRY defaults to "tfb" (local only), VERSION to the short git revision. Each
 # image carries OCI labels: version, revision (the full commit) and source (the origin remote).
 # --push publishes each image; --pull-back then removes the local copy and pulls it back from the
 # registry by tag and by digest, and checks both name the pushed image. --cargo-profile builds
-# the Rust binaries with another cargo profile (default release; `ci` for tests only). --only
-# builds some of the images (NAME as in dockerfiles/NAME.dockerfile). At the end a table gives
-# each image's size, build time and digest; --report writes it as tab-separated lines too.
+# the Rust binaries with another cargo profile (default release; `ci` for tests only).
+# --target-cpu compiles the servers for another CPU than the building machine's (default native,
+# as TFB's images; e.g. x86-64-v3 for images that run elsewhere), recorded as label
+# tfb.target-cpu. --only builds some of the images (NAME as in dockerfiles/NAME.dockerfile). At
+# the end a table gives each image's size, build time and digest; --report writes it as
+# tab-separated lines too.
 # --dry-run prints the docker commands instead of running them.
 set -euo pipefail
 
@@ -22,6 +26,7 @@ push=false
 pull_back=false
 dry_run=false
 cargo_profile=release
+target_cpu=native
 only=
 report=
 while [ $# -gt 0 ]; do
@@ -34,7 +39,8 @@ while [ $# -gt 0 ]; do
     --only) only="${2:?--only needs names, e.g. axum,tfb-database}"; shift 2 ;;
     --report) report="${2:?--report needs a file}"; shift 2 ;;
     --dry-run) dry_run=true; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --target-cpu) target_cpu="${2:?--target-cpu needs a value, e.g. native or x86-64-v3}"; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "images.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -81,9 +87,12 @@ for dockerfile in "${dockerfiles[@]}"; do
     *) image="$registry/tfb-$name:$version" ;;
   esac
   started="$SECONDS"
+  # Only the servers' Dockerfiles take a target CPU; docker warns of a build argument not used.
+  cpu_arg=()
+  grep -q '^ARG TARGET_CPU' "$dockerfile" && cpu_arg=(--build-arg "TARGET_CPU=$target_cpu")
   run docker build --file "$dockerfile" --tag "$image" \
     --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source" \
-    --build-arg "PROFILE=$cargo_profile" .
+    --build-arg "PROFILE=$cargo_profile" "${cpu_arg[@]}" .
   seconds=$((SECONDS - started))
   if "$dry_run"; then
     "$push" && run docker push "$image"

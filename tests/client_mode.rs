@@ -131,7 +131,7 @@ fn the_compose_and_job_client_commands_verify_and_load_a_server() {
     let package = implementation.package.as_str();
     let binaries = build::build_binaries(
         &[("tfb-runner", "tfb"), (package, package)],
-        &build::test_profile(),
+        &build::BuildSettings::for_tests(),
     )
     .expect("building the runner and the server");
 

@@ -188,7 +188,7 @@ fn images_are_built_pushed_and_pulled_back() -> anyhow::Result<()> {
         labels.contains(&format!(
             "\"org.opencontainers.image.version\":\"{}\"",
             engine.version
-        )),
+        )) && labels.contains("\"tfb.target-cpu\":\"native\""),
         "labels: {labels}"
     );
     Ok(())

@@ -601,6 +601,8 @@ fn images_script_tags_every_dockerfile_with_one_version() {
             "--version",
             "1.2.3",
             "--push",
+            "--target-cpu",
+            "x86-64-v3",
         ],
         &[],
     );
@@ -618,6 +620,18 @@ fn images_script_tags_every_dockerfile_with_one_version() {
     }
     for argument in ["VERSION=1.2.3", "REVISION=", "SOURCE="] {
         assert!(printed.contains(argument), "images.sh passes {argument}");
+    }
+    // Every server is compiled for the CPU asked for; the database and the client take none.
+    for line in printed
+        .lines()
+        .filter(|line| line.starts_with("docker build"))
+    {
+        let is_server = !line.contains("/tfb-database:") && !line.contains("/tfb-client:");
+        assert_eq!(
+            line.contains("--build-arg TARGET_CPU=x86-64-v3"),
+            is_server,
+            "{line}"
+        );
     }
     let output = run("bash", &["scripts/images.sh", "--bogus"], &[]);
     assert!(!succeeded(&output) && text(&output).contains("unknown argument --bogus"));

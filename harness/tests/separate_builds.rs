@@ -14,20 +14,20 @@ fn contents(path: &Path) -> Vec<u8> {
 
 #[test]
 fn each_implementation_built_with_all_is_the_binary_built_alone() {
-    let profile = build::test_profile();
+    let settings = build::BuildSettings::for_tests();
     let implementations = discover::implementations(&workspace_root()).unwrap();
     let packages: Vec<&str> = implementations
         .iter()
         .map(|implementation| implementation.package.as_str())
         .collect();
-    let all = build::build(&packages, &profile).unwrap();
+    let all = build::build(&packages, &settings).unwrap();
     // Read before the next build, which writes to the same path.
     let built_with_all: Vec<(&str, Vec<u8>)> = packages
         .iter()
         .map(|package| (*package, contents(&all[*package])))
         .collect();
     for (package, with_all) in built_with_all {
-        let alone = build::build(&[package], &profile).unwrap();
+        let alone = build::build(&[package], &settings).unwrap();
         assert!(
             contents(&alone[package]) == with_all,
             "{package} built with every implementation differs from {package} built alone"

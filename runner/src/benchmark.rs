@@ -9,10 +9,10 @@ use anyhow::Context;
 use conformance::{Level, Report, TestType};
 
 use crate::{
-    environment::Environment,
+    environment::{Build, Environment},
     load::{self, Load},
     output,
-    plan::{BenchmarkPlan, Plan},
+    plan::{BenchmarkPlan, Plan, Servers},
     procstat,
     results::Results,
     session::Session,
@@ -78,8 +78,15 @@ pub fn benchmark(
     fs::create_dir_all(&directory).with_context(|| format!("creating {}", directory.display()))?;
     let pipeline_script = directory.join("pipeline.lua");
     fs::write(&pipeline_script, include_str!("../pipeline.lua"))?;
-    let environment =
-        Environment::capture(session.postgres_version(), &tfb_harness::workspace_root());
+    let build = match &plan.servers {
+        Servers::Build { settings } => Some(Build::of(settings)),
+        Servers::Remote { .. } => None,
+    };
+    let environment = Environment::capture(
+        session.postgres_version(),
+        &tfb_harness::workspace_root(),
+        build,
+    );
     let mut results = Results::new(name, started, environment, profile);
     if let Some(note) = results.environment.scheduler_note() {
         eprintln!("tfb: note: {note}");

@@ -71,6 +71,11 @@ pub struct Selection {
     /// The cargo profile the servers are built with; benchmarks should keep `release`.
     #[arg(long, default_value = "release")]
     pub build_profile: String,
+    /// The CPU the servers are compiled for (rustc's `-C target-cpu`): `native`, this machine's
+    /// own, as TFB's Dockerfiles and ours build; a name like `x86-64-v3` for a binary that runs
+    /// on other machines. Recorded in results.json.
+    #[arg(long, env = "TFB_TARGET_CPU", default_value = tfb_harness::build::DEFAULT_TARGET_CPU)]
+    pub target_cpu: String,
     /// Print less: no progress lines.
     #[arg(long)]
     pub quiet: bool,

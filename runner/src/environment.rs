@@ -20,10 +20,44 @@ pub struct Environment {
     /// such setting, and in results written before it was recorded).
     #[serde(default)]
     pub sched_autogroup: Option<bool>,
+    /// How the servers were built, when this run built them (absent in client mode and in
+    /// results written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
+}
+
+/// The build a run measured: the same source built for another CPU is another binary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Build {
+    pub cargo_profile: String,
+    /// As rustc resolved it: `native (znver4)`, or the name given.
+    pub target_cpu: String,
+    /// Everything rustc was given, the caller's own RUSTFLAGS included.
+    pub rustflags: String,
+}
+
+impl Build {
+    pub fn of(settings: &tfb_harness::build::BuildSettings) -> Self {
+        Self {
+            cargo_profile: settings.profile.clone(),
+            target_cpu: settings.resolved_target_cpu(),
+            rustflags: settings.rustflags(),
+        }
+    }
+
+    /// One line for reports: "release profile, target CPU native (znver4), RUSTFLAGS `-C
+    /// target-cpu=native`".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} profile, target CPU {}, RUSTFLAGS `{}`",
+            self.cargo_profile, self.target_cpu, self.rustflags
+        )
+    }
 }
 
 impl Environment {
-    pub fn capture(postgres_version: String, workspace: &Path) -> Self {
+    pub fn capture(postgres_version: String, workspace: &Path, build: Option<Build>) -> Self {
         let cpu_model = fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|info| {
@@ -60,6 +94,7 @@ impl Environment {
             sched_autogroup: fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
                 .ok()
                 .map(|setting| setting.trim() != "0"),
+            build,
         }
     }
 

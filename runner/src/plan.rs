@@ -12,6 +12,7 @@ use std::{
 use anyhow::{Context, bail};
 use conformance::{TestConfig, TestType};
 use tfb_harness::{
+    build::BuildSettings,
     discover::{self, Implementation},
     workspace_root,
 };
@@ -33,8 +34,8 @@ pub struct SelectedTest {
 
 /// Where the servers under test come from.
 pub enum Servers {
-    /// Built here with this cargo profile and started one at a time.
-    Build { cargo_profile: String },
+    /// Built here with these settings and started one at a time.
+    Build { settings: BuildSettings },
     /// Client mode: one server someone else runs, waited for up to `patience`.
     Remote { url: String, patience: Duration },
 }
@@ -65,7 +66,10 @@ impl Plan {
                 }
             }
             None => Servers::Build {
-                cargo_profile: selection.build_profile.clone(),
+                settings: BuildSettings {
+                    profile: selection.build_profile.clone(),
+                    target_cpu: selection.target_cpu.clone(),
+                },
             },
         };
         Ok(Self {

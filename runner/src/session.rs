@@ -35,7 +35,7 @@ impl Session {
     pub fn start(plan: &Plan) -> anyhow::Result<Self> {
         let binaries = match &plan.servers {
             Servers::Remote { .. } => BTreeMap::new(),
-            Servers::Build { cargo_profile } => build_all(&plan.tests, cargo_profile)?,
+            Servers::Build { settings } => build_all(&plan.tests, settings)?,
         };
         let (database, database_url) = match &plan.database_url {
             Some(url) => (None, url.clone()),
@@ -123,8 +123,11 @@ impl Session {
     }
 }
 
-/// Builds the selected tests' binaries with the given cargo profile.
-fn build_all(tests: &[SelectedTest], profile: &str) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+/// Builds the selected tests' binaries.
+fn build_all(
+    tests: &[SelectedTest],
+    settings: &build::BuildSettings,
+) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut packages: Vec<&str> = tests
         .iter()
         .map(|test| test.implementation.package.as_str())
@@ -132,8 +135,10 @@ fn build_all(tests: &[SelectedTest], profile: &str) -> anyhow::Result<BTreeMap<S
     packages.sort_unstable();
     packages.dedup();
     eprintln!(
-        "tfb: building {} with the {profile} profile",
-        packages.join(", ")
+        "tfb: building {} with the {} profile for target CPU {}",
+        packages.join(", "),
+        settings.profile,
+        settings.target_cpu
     );
-    Ok(build::build(&packages, profile)?.into_iter().collect())
+    Ok(build::build(&packages, settings)?.into_iter().collect())
 }

@@ -185,6 +185,24 @@ fn tiny_profile_against_one_implementation() {
         autogroup == Some(true),
         "the summary warns exactly when autogroup was on: {summary}"
     );
+    let build = &json["environment"]["build"];
+    let target_cpu = build::BuildSettings::for_tests().target_cpu;
+    assert_eq!(build["cargoProfile"], "ci", "{build}");
+    assert!(
+        build["targetCpu"]
+            .as_str()
+            .unwrap()
+            .starts_with(target_cpu.as_str())
+            && build["rustflags"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("-C target-cpu={target_cpu}")),
+        "the build is recorded: {build}"
+    );
+    assert!(
+        summary.contains("Servers built with the ci profile, target CPU"),
+        "{summary}"
+    );
     let page = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert_eq!(
         page.matches("<svg").count(),
@@ -228,7 +246,7 @@ fn tiny_profile_against_one_implementation() {
 fn failed_verification_skips_the_load_and_says_why() {
     let subject = widest_subject();
     let name = subject.name.as_str();
-    let binary = build::build(&[&subject.package], "ci")
+    let binary = build::build(&[&subject.package], &build::BuildSettings::for_tests())
         .unwrap()
         .remove(&subject.package)
         .unwrap();
@@ -483,6 +501,51 @@ fn autogroup_scheduling_is_named_in_reports_and_comparisons() {
     ]);
     assert!(success, "tfb compare failed:\n{output}");
     assert!(!output.contains("autogroup scheduling differs"), "{output}");
+}
+
+/// Sets `environment.build` in a synthetic run's results.json.
+fn record_build(run: &Path, target_cpu: &str) {
+    let path = run.join("results.json");
+    let mut results: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    results["environment"]["build"] = serde_json::json!({
+        "cargoProfile": "release",
+        "targetCpu": target_cpu,
+        "rustflags": format!("-C target-cpu={target_cpu}"),
+    });
+    std::fs::write(&path, results.to_string()).unwrap();
+}
+
+#[test]
+fn a_different_build_is_named_in_reports_and_comparisons() {
+    let runs = tempfile::tempdir().unwrap();
+    synthetic_run(runs.path(), "native", &[("some-test", &[100.0])]);
+    synthetic_run(runs.path(), "portable", &[("some-test", &[90.0])]);
+    let (native, portable) = (runs.path().join("native"), runs.path().join("portable"));
+    record_build(&native, "native (znver4)");
+    record_build(&portable, "x86-64-v2");
+    let (success, output) = run_tfb(&["report", portable.to_str().unwrap()]);
+    assert!(success, "tfb report failed:\n{output}");
+    let summary = std::fs::read_to_string(portable.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("Servers built with the release profile, target CPU x86-64-v2,"),
+        "{summary}"
+    );
+    let compare = |later: &Path| {
+        let (success, output) =
+            run_tfb(&["compare", native.to_str().unwrap(), later.to_str().unwrap()]);
+        assert!(success, "tfb compare failed:\n{output}");
+        output
+    };
+    let output = compare(&portable);
+    assert!(
+        output.contains("the servers were built differently (native: release profile, target CPU native (znver4)")
+            && output.contains("portable: release profile, target CPU x86-64-v2"),
+        "{output}"
+    );
+    record_build(&portable, "native (znver4)");
+    let output = compare(&portable);
+    assert!(!output.contains("built differently"), "{output}");
 }
 
 #[test]

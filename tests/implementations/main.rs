@@ -191,7 +191,7 @@ impl Context {
             .iter()
             .map(|implementation| implementation.package.as_str())
             .collect();
-        let binaries = build::build(&packages, &build::test_profile())?;
+        let binaries = build::build(&packages, &build::BuildSettings::for_tests())?;
         let database = Database::from_env()?;
         let url = database.url();
         let mut servers = HashMap::new();

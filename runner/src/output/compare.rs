@@ -30,6 +30,19 @@ pub fn render(baseline: &Results, later_runs: &[Results]) -> String {
                 setting(later)
             );
         }
+        if let (Some(before), Some(after)) = (&baseline.environment.build, &later.environment.build)
+            && before != after
+        {
+            let _ = writeln!(
+                out,
+                "**Note:** the servers were built differently ({}: {}; {}: {}), so read changes \
+                 as the build's as much as the code's.\n",
+                baseline.name,
+                before.describe(),
+                later.name,
+                after.describe()
+            );
+        }
         let _ = writeln!(
             out,
             "| type | test | level | {} req/s | {} req/s | change | verdict |",

@@ -42,6 +42,13 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
         commit = escape(&environment.git_commit),
         runner = results.runner_cpu_seconds,
     );
+    if let Some(build) = &environment.build {
+        let _ = write!(
+            page,
+            "<p>Servers built with the {}.</p>",
+            escape(&build.describe())
+        );
+    }
     if let Some(note) = environment.scheduler_note() {
         let _ = write!(page, "<p><b>Note:</b> {}</p>", escape(note));
     }

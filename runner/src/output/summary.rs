@@ -30,6 +30,9 @@ pub fn render(results: &Results) -> String {
         results.runner_cpu_seconds,
         100.0 * results.runner_cpu_seconds / wall
     );
+    if let Some(build) = &results.environment.build {
+        let _ = writeln!(out, "Servers built with the {}.\n", build.describe());
+    }
     if let Some(note) = results.environment.scheduler_note() {
         let _ = writeln!(out, "**Note:** {note}\n");
     }
