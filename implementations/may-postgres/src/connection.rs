@@ -3,14 +3,17 @@
 //! [`crate::startup`]'s).
 //!
 //! Callers append their messages to the connection's output buffer and queue one reply slot per
-//! Sync in the same critical section, so slots and statements are queued in the same order. A
-//! writer coroutine sends whatever has accumulated by the time it runs: the statements of every
-//! coroutine that became ready in one scheduling round go out in one write (as tokio-postgres'
-//! connection task does), instead of one system call per statement. The reader coroutine counts
-//! ReadyForQuery messages and hands the oldest slot all of its responses at once. When the socket
-//! fails, the reader fails every queued slot with [`Error::Closed`] and marks the connection
-//! closed, so no caller ever waits on a dead connection; [`crate::watchdog`] cuts the socket of
-//! a connection whose answers are overdue.
+//! Sync in the same critical section, so slots and statements are queued in the same order. One
+//! I/O coroutine per connection owns the socket: each time it runs it sends whatever has
+//! accumulated (the statements of every coroutine that became ready in one scheduling round go
+//! out in one write, as tokio-postgres' connection task does), reads whatever has arrived, counts
+//! ReadyForQuery messages and hands the oldest slot all of its responses at once, and only then
+//! waits for the socket or a caller. One coroutine on one descriptor matters: may's event loop
+//! wakes a registered descriptor on every segment the server sends, so a reader and a writer on
+//! two clones of the socket were woken twice as often, often on both cores, for nothing. When the
+//! socket fails, the coroutine fails every queued slot with [`Error::Closed`] and marks the
+//! connection closed, so no caller ever waits on a dead connection; [`crate::watchdog`] cuts the
+//! socket of a connection whose answers are overdue.
 
 use std::{
     collections::VecDeque,
@@ -23,14 +26,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use may::{
     coroutine::ParkError,
+    io::{WaitIo, WaitIoWaker},
     net::TcpStream,
-    sync::{
-        Blocker,
-        mpsc::{self, Receiver, Sender},
-    },
+    sync::Blocker,
 };
 use postgres_protocol::message::{backend, frontend};
 
@@ -97,11 +98,13 @@ pub(crate) struct Pending {
     /// with one wake-up, not one per statement.
     waiting: VecDeque<(Arc<ReplySlot>, usize)>,
     output: BytesMut,
-    /// False from the moment a caller wakes the writer until the writer takes the output.
-    writer_idle: bool,
-    /// When the reader last saw a response end, or a caller queued onto a connection nobody was
-    /// waiting on: a connection whose answers keep coming is busy, one whose answers have stopped
-    /// is stalled.
+    /// False from the moment a caller wakes the I/O coroutine until it takes the output.
+    io_idle: bool,
+    /// Set when the [`Connection`] is dropped: the I/O coroutine sends Terminate and stops.
+    dropped: bool,
+    /// When the I/O coroutine last saw a response end, or a caller queued onto a connection
+    /// nobody was waiting on: a connection whose answers keep coming is busy, one whose answers
+    /// have stopped is stalled.
     last_progress: Instant,
 }
 
@@ -130,7 +133,7 @@ impl ReplySlot {
         })
     }
 
-    /// Called once, by the reader.
+    /// Called once, by the I/O coroutine.
     fn fill(&self, reply: Reply) {
         *self.reply.lock().unwrap_or_else(PoisonError::into_inner) = Some(reply);
         self.waiter.unpark();
@@ -159,14 +162,13 @@ impl ReplySlot {
 /// A connection usable from any number of coroutines at once.
 pub struct Connection {
     pending: Arc<Mutex<Pending>>,
-    /// Wakes the writer; dropping it tells the writer to send Terminate and close.
-    wake_writer: Sender<()>,
+    /// Wakes the I/O coroutine when there is output for it.
+    wake_io: WaitIoWaker,
     next_statement: AtomicUsize,
 }
 
 impl Connection {
-    /// Connects, authenticates and starts the reader and writer coroutines; gives up after
-    /// `timeout`.
+    /// Connects, authenticates and starts the I/O coroutine; gives up after `timeout`.
     pub fn connect(config: &Config, timeout: Duration) -> Result<Self, Error> {
         let deadline = Instant::now() + timeout;
         let io_error = |error: io::Error| Error::Connect(error.to_string());
@@ -184,28 +186,30 @@ impl Connection {
             closed: None,
             waiting: VecDeque::new(),
             output: BytesMut::with_capacity(4096),
-            writer_idle: true,
+            io_idle: true,
+            dropped: false,
             last_progress: Instant::now(),
         }));
         if let Some(timeout) = config.answer_timeout {
-            let socket = stream.try_clone().map_err(io_error)?;
+            let socket = stream.inner().try_clone().map_err(io_error)?;
             watchdog::watch(Arc::downgrade(&pending), socket, timeout)?;
         }
-        let reader = stream.try_clone().map_err(io_error)?;
-        let reader_pending = Arc::clone(&pending);
+        let wake_io = stream.waker();
+        let io_pending = Arc::clone(&pending);
         may::go!(move || {
-            // Where panics unwind (tests), a reader that panicked still answers every waiter.
-            let read = std::panic::AssertUnwindSafe(|| read_responses(reader, &reader_pending));
-            if std::panic::catch_unwind(read).is_err() {
-                close_and_fail_waiting(&reader_pending, "the reader stopped".to_owned());
+            // Where panics unwind (tests), an I/O coroutine that panicked still answers every
+            // waiter.
+            let serve = std::panic::AssertUnwindSafe(|| serve_io(stream, &io_pending));
+            if std::panic::catch_unwind(serve).is_err() {
+                close_and_fail_waiting(
+                    &io_pending,
+                    "the connection's coroutine stopped".to_owned(),
+                );
             }
         });
-        let (wake_writer, wakeups) = mpsc::channel();
-        let writer_pending = Arc::clone(&pending);
-        may::go!(move || write_requests(stream, &writer_pending, &wakeups));
         Ok(Self {
             pending,
-            wake_writer,
+            wake_io,
             next_statement: AtomicUsize::new(0),
         })
     }
@@ -286,7 +290,7 @@ impl Connection {
 
     /// Encodes messages into the output (`encode` answers how many Syncs they hold) and queues
     /// one reply slot for them, in one critical section so queue order is wire order; then wakes
-    /// the writer. `None` when nothing was sent.
+    /// the I/O coroutine. `None` when nothing was sent.
     fn send(
         &self,
         encode: impl FnOnce(&mut BytesMut) -> Result<usize, Error>,
@@ -310,12 +314,10 @@ impl Connection {
                 pending.last_progress = Instant::now();
             }
             pending.waiting.push_back((Arc::clone(&slot), syncs));
-            std::mem::replace(&mut pending.writer_idle, false)
+            std::mem::replace(&mut pending.io_idle, false)
         };
         if wake {
-            // Fails only once the writer has stopped, after a write error; the reader then fails
-            // the slot just queued.
-            let _ = self.wake_writer.send(());
+            self.wake_io.wakeup();
         }
         Ok(Some(slot))
     }
@@ -348,34 +350,13 @@ impl Submitted {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        // The writer sends this, then sees `wake_writer` dropped and closes the socket, which
-        // ends the reader too.
-        frontend::terminate(&mut self.lock_pending().output);
-    }
-}
-
-/// The writer coroutine: each time it is woken, sends everything queued so far in one write.
-fn write_requests(mut stream: TcpStream, pending: &Mutex<Pending>, wakeups: &Receiver<()>) {
-    let mut sending = BytesMut::with_capacity(4096);
-    loop {
-        let connection_dropped = wakeups.recv().is_err();
         {
-            let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::swap(&mut pending.output, &mut sending);
-            pending.writer_idle = true;
+            let mut pending = self.lock_pending();
+            frontend::terminate(&mut pending.output);
+            pending.dropped = true;
         }
-        if !sending.is_empty() {
-            if stream.write_all(&sending).is_err() {
-                // Wakes the reader, which fails every queued slot with the reason it sees.
-                let _ = stream.shutdown(Shutdown::Both);
-                return;
-            }
-            sending.clear();
-        }
-        if connection_dropped {
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
-        }
+        // The I/O coroutine sends Terminate, then closes the socket and stops.
+        self.wake_io.wakeup();
     }
 }
 
@@ -467,58 +448,158 @@ pub(crate) fn read_more(
     }
 }
 
-/// The reader coroutine: splits the input at each ReadyForQuery and answers the oldest slot.
-fn read_responses(mut stream: TcpStream, pending: &Mutex<Pending>) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+/// The I/O coroutine: sends what callers queued, reads what the server sent and answers the
+/// slots it completes, then waits until the socket or a caller has more; until the socket fails
+/// or the [`Connection`] is dropped.
+fn serve_io(mut stream: TcpStream, pending: &Mutex<Pending>) {
+    let mut output = BytesMut::with_capacity(4096);
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut scratch = vec![0; READ_WINDOW];
-    // Bytes at the front of `buf` that are whole messages of the response being received.
+    // Bytes at the front of `input` that are whole messages of the response being received.
     let mut scanned = 0;
-    let reason = 'read: loop {
-        while let Some(header) = buf.get(scanned..scanned + 5) {
-            let len = u32::from_be_bytes(header[1..5].try_into().expect("four bytes")) as usize;
-            if len < 4 {
-                break 'read "malformed message length from the server".to_owned();
+    let reason = loop {
+        let dropped = {
+            let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if output.is_empty() {
+                std::mem::swap(&mut pending.output, &mut output);
+            } else {
+                output.extend_from_slice(&pending.output);
+                pending.output.clear();
             }
-            if buf.len() < scanned + 1 + len {
-                break;
-            }
-            scanned += 1 + len;
-            if header[0] == b'Z' {
-                let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-                pending.last_progress = Instant::now();
-                let Some((_, remaining)) = pending.waiting.front_mut() else {
-                    break 'read "the server sent a response nobody asked for".to_owned();
-                };
-                *remaining -= 1;
-                if *remaining == 0 {
-                    let (slot, _) = pending.waiting.pop_front().expect("front exists");
-                    drop(pending);
-                    let responses = buf.split_to(scanned).freeze();
-                    scanned = 0;
-                    slot.fill(Ok(responses));
-                }
-            }
+            pending.io_idle = true;
+            pending.dropped
+        };
+        let written = match write_available(stream.inner_mut(), &mut output) {
+            Ok(written) => written,
+            Err(error) => break error.to_string(),
+        };
+        if dropped && output.is_empty() {
+            break "the connection was dropped".to_owned();
         }
-        if let Err(error) = read_more(&mut stream, &mut buf, &mut scratch) {
-            // A server that shuts down says why in an ErrorResponse before closing.
-            let fatal = Messages::new(&buf[..scanned])
-                .find(|(tag, _)| *tag == b'E')
-                .map(|(_, payload)| error_in_response(payload));
-            break match fatal {
-                Some(Error::Database { message, .. }) => message,
-                _ => error.to_string(),
-            };
+        let read = match read_available(stream.inner_mut(), &mut input, &mut scratch) {
+            Ok(read) => read,
+            Err(error) => {
+                // A server that shuts down says why in an ErrorResponse before closing.
+                let fatal = Messages::new(&input[..scanned])
+                    .find(|(tag, _)| *tag == b'E')
+                    .map(|(_, payload)| error_in_response(payload));
+                break match fatal {
+                    Some(Error::Database { message, .. }) => message,
+                    _ => error.to_string(),
+                };
+            }
+        };
+        if let Err(reason) = answer_completed(&mut input, &mut scanned, pending) {
+            break reason;
+        }
+        if read == 0 && (output.is_empty() || written == 0) {
+            stream.wait_io();
         }
     };
     let _ = stream.shutdown(Shutdown::Both);
     close_and_fail_waiting(pending, reason);
 }
 
+/// Writes from the front of `output` until it is empty or the socket is full; how many bytes.
+fn write_available(stream: &mut std::net::TcpStream, output: &mut BytesMut) -> io::Result<usize> {
+    let mut written = 0;
+    while !output.is_empty() {
+        match stream.write(output) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the server stopped taking data",
+                ));
+            }
+            Ok(sent) => {
+                output.advance(sent);
+                written += sent;
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(written)
+}
+
+/// Reads what has arrived into `input` through `scratch` (see [`read_more`]); how many bytes. A
+/// short read means the socket is drained, so it stops there rather than pay for a read that
+/// would block. Fails at end of stream once nothing more was read.
+fn read_available(
+    stream: &mut std::net::TcpStream,
+    input: &mut BytesMut,
+    scratch: &mut [u8],
+) -> io::Result<usize> {
+    let mut read = 0;
+    loop {
+        match stream.read(scratch) {
+            Ok(0) if read == 0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ));
+            }
+            Ok(0) => break,
+            Ok(got) => {
+                if input.capacity() - input.len() < got {
+                    input.reserve(READ_CHUNK.max(got));
+                }
+                input.extend_from_slice(&scratch[..got]);
+                read += got;
+                if got < scratch.len() {
+                    break;
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(read)
+}
+
+/// Splits `input` after each ReadyForQuery and hands every completed submission its responses;
+/// `scanned` carries how far the response being received has been walked.
+fn answer_completed(
+    input: &mut BytesMut,
+    scanned: &mut usize,
+    pending: &Mutex<Pending>,
+) -> Result<(), String> {
+    while let Some(header) = input.get(*scanned..*scanned + 5) {
+        let len = u32::from_be_bytes(header[1..5].try_into().expect("four bytes")) as usize;
+        if len < 4 {
+            return Err("malformed message length from the server".to_owned());
+        }
+        if input.len() < *scanned + 1 + len {
+            break;
+        }
+        let tag = header[0];
+        *scanned += 1 + len;
+        if tag == b'Z' {
+            let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.last_progress = Instant::now();
+            let Some((_, remaining)) = pending.waiting.front_mut() else {
+                return Err("the server sent a response nobody asked for".to_owned());
+            };
+            *remaining -= 1;
+            if *remaining == 0 {
+                let (slot, _) = pending.waiting.pop_front().expect("front exists");
+                drop(pending);
+                let responses = input.split_to(*scanned).freeze();
+                *scanned = 0;
+                slot.fill(Ok(responses));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Marks the connection closed and fails every queued slot, so no caller waits on it.
 fn close_and_fail_waiting(pending: &Mutex<Pending>, reason: String) {
     let (reason, waiting) = {
         let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-        // A caller that timed out has named the cause already; the reader only sees the cut.
+        // A caller that timed out has named the cause already; the I/O coroutine only sees the cut.
         let reason = pending.closed.get_or_insert(reason).clone();
         (reason, std::mem::take(&mut pending.waiting))
     };

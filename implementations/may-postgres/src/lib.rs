@@ -4,8 +4,8 @@
 //!
 //! - [`Connection`]: one socket shared by any number of coroutines. Each statement is sent as
 //!   Bind/Execute/Sync (one Sync per statement, as TFB's rules require), statements from many
-//!   coroutines are pipelined on the wire (a writer coroutine sends all that were queued in one
-//!   scheduling round in one write), and a reader coroutine hands each caller its responses in
+//!   coroutines are pipelined on the wire, and one I/O coroutine per connection sends all that
+//!   were queued in one scheduling round in one write and hands each caller its responses in
 //!   order, a whole batch at once. With an answer timeout, a watchdog thread gives up a
 //!   connection whose answers have stopped coming. Startup authenticates with SCRAM-SHA-256, md5
 //!   or a cleartext password.

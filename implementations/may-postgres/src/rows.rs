@@ -88,7 +88,7 @@ impl<'a> Iterator for Messages<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let (&tag, rest) = self.rest.split_first()?;
         let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        // The length counts itself but not the tag; the reader only hands over whole messages.
+        // The length counts itself but not the tag; only whole messages are handed over.
         let payload = rest.get(4..len)?;
         self.rest = &rest[len..];
         Some((tag, payload))

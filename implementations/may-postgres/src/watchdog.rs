@@ -6,13 +6,11 @@
 //! timed park was seen to sleep through its deadline; a plain thread's sleep does not.
 
 use std::{
-    net::Shutdown,
+    net::{Shutdown, TcpStream},
     sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak},
     thread,
     time::Duration,
 };
-
-use may::net::TcpStream;
 
 use crate::{Error, connection::Pending};
 
@@ -26,7 +24,8 @@ const LONGEST_TICK: Duration = Duration::from_secs(1);
 
 struct Watched {
     pending: Weak<Mutex<Pending>>,
-    /// A clone of the connection's socket: cutting it wakes the reader, which fails every waiter.
+    /// A plain (not `may`) clone of the connection's socket, so may's event loop is not told of
+    /// it twice: cutting it wakes the connection's coroutine, which fails every waiter.
     socket: TcpStream,
     timeout: Duration,
 }
