@@ -9,8 +9,8 @@
 //! out in one write, as tokio-postgres' connection task does), reads whatever has arrived, counts
 //! ReadyForQuery messages and hands the oldest slot all of its responses at once, and only then
 //! waits for the socket or a caller. One coroutine on one descriptor matters: may's event loop
-//! wakes a registered descriptor on every segment the server sends, so a reader and a writer on
-//! two clones of the socket were woken twice as often, often on both cores, for nothing. When the
+//! wakes every registered descriptor of a socket on each segment the server sends, so a reader
+//! and a writer on two clones would be woken twice as often, often on both cores. When the
 //! socket fails, the coroutine fails every queued slot with [`Error::Closed`] and marks the
 //! connection closed, so no caller ever waits on a dead connection; [`crate::watchdog`] cuts the
 //! socket of a connection whose answers are overdue.
@@ -428,11 +428,12 @@ fn describe_statement(response: &[u8]) -> Result<(Vec<u32>, Vec<u32>), Error> {
 /// Reads at least one byte more into `buf` through `scratch`, or fails at end of stream. The copy
 /// from a scratch buffer zeroed once costs only the bytes read; zeroing `buf`'s spare capacity
 /// for every read would cost its whole size.
+/// Answers how many bytes it read.
 pub(crate) fn read_more(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     buf: &mut BytesMut,
     scratch: &mut [u8],
-) -> io::Result<()> {
+) -> io::Result<usize> {
     match stream.read(scratch)? {
         0 => Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -443,7 +444,7 @@ pub(crate) fn read_more(
                 buf.reserve(READ_CHUNK.max(read));
             }
             buf.extend_from_slice(&scratch[..read]);
-            Ok(())
+            Ok(read)
         }
     }
 }
@@ -523,9 +524,9 @@ fn write_available(stream: &mut std::net::TcpStream, output: &mut BytesMut) -> i
     Ok(written)
 }
 
-/// Reads what has arrived into `input` through `scratch` (see [`read_more`]); how many bytes. A
-/// short read means the socket is drained, so it stops there rather than pay for a read that
-/// would block. Fails at end of stream once nothing more was read.
+/// Reads what has arrived into `input` with [`read_more`]; how many bytes. A short read means
+/// the socket is drained, so it stops there rather than pay for a read that would block. The end
+/// of the stream fails only once what came before it has been handed over.
 fn read_available(
     stream: &mut std::net::TcpStream,
     input: &mut BytesMut,
@@ -533,25 +534,15 @@ fn read_available(
 ) -> io::Result<usize> {
     let mut read = 0;
     loop {
-        match stream.read(scratch) {
-            Ok(0) if read == 0 => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection",
-                ));
-            }
-            Ok(0) => break,
+        match read_more(stream, input, scratch) {
             Ok(got) => {
-                if input.capacity() - input.len() < got {
-                    input.reserve(READ_CHUNK.max(got));
-                }
-                input.extend_from_slice(&scratch[..got]);
                 read += got;
                 if got < scratch.len() {
                     break;
                 }
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof && read > 0 => break,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }
@@ -599,7 +590,7 @@ fn answer_completed(
 fn close_and_fail_waiting(pending: &Mutex<Pending>, reason: String) {
     let (reason, waiting) = {
         let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-        // A caller that timed out has named the cause already; the I/O coroutine only sees the cut.
+        // The watchdog has named the cause already; the I/O coroutine only sees the cut.
         let reason = pending.closed.get_or_insert(reason).clone();
         (reason, std::mem::take(&mut pending.waiting))
     };
