@@ -3,14 +3,14 @@
 //! template and JSON serialization. An implementation adds only routing, response building and
 //! server start-up on top of this crate.
 //!
-//! The `tokio-postgres` feature (on by default) adds [`db`], the database layer for Tokio-based
+//! The `tokio-db` feature (on by default) adds [`db`], the database layer for Tokio-based
 //! frameworks; an implementation on another runtime turns it off and brings its own driver, sending
 //! the same [`sql`].
 
-#[cfg(feature = "tokio-postgres")]
+#[cfg(feature = "tokio-db")]
 pub mod cache;
 pub mod config;
-#[cfg(feature = "tokio-postgres")]
+#[cfg(feature = "tokio-db")]
 pub mod db;
 pub mod fortunes;
 pub mod json;
