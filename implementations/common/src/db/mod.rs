@@ -17,6 +17,7 @@
 
 mod pooled;
 mod shared;
+mod socket;
 
 use std::{
     fmt,
