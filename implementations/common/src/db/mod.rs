@@ -53,22 +53,25 @@ pub enum DbError {
 
 impl FailureStatus for DbError {
     fn status(&self) -> u16 {
-        let canceled = match self {
-            DbError::Unavailable(_) => return 503,
-            DbError::Unexpected(_) => return 500,
-            DbError::Shared(error) if error.is_driver_down() => return 503,
-            DbError::Pooled(error) if error.is_closed() => return 503,
-            DbError::Shared(error) => error
-                .downcast_ref::<xitca_postgres::error::DbError>()
-                .is_some_and(|error| {
-                    *error.code() == xitca_postgres::error::SqlState::QUERY_CANCELED
-                }),
+        // Closed connections are the database going away; a canceled statement is the statement
+        // timeout, fired while it waited on a lock another session holds.
+        let unavailable = match self {
+            DbError::Unavailable(_) => true,
+            DbError::Unexpected(_) => false,
+            DbError::Shared(error) => {
+                error.is_driver_down()
+                    || error
+                        .downcast_ref::<xitca_postgres::error::DbError>()
+                        .is_some_and(|error| {
+                            *error.code() == xitca_postgres::error::SqlState::QUERY_CANCELED
+                        })
+            }
             DbError::Pooled(error) => {
-                error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+                error.is_closed()
+                    || error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
             }
         };
-        // The statement timeout fired: it waited on a lock another session holds.
-        if canceled { 503 } else { 500 }
+        if unavailable { 503 } else { 500 }
     }
 }
 
@@ -156,6 +159,14 @@ fn no_answer() -> DbError {
         "no answer from the database for {} s",
         DATABASE_ANSWER_TIMEOUT.as_secs()
     ))
+}
+
+/// Parses a `postgres://` URL with tokio-postgres' parser: the pool's configuration, and where
+/// the shared connections find their host (xitca-postgres keeps its parsed hosts to itself).
+fn parse_url(database_url: &str) -> Result<tokio_postgres::Config, String> {
+    database_url
+        .parse()
+        .map_err(|error| format!("DATABASE_URL {database_url:?} is not a valid URL: {error}"))
 }
 
 /// The libpq `options` a connection starts with: the URL's own, then [`SESSION_SETTINGS`].

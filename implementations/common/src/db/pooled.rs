@@ -9,7 +9,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use futures_util::future::{try_join, try_join_all};
 use tokio_postgres::{Client, NoTls, Statement};
 
-use super::{Database, DbError, Progress, no_answer, session_options};
+use super::{Database, DbError, Progress, no_answer, parse_url, session_options};
 use crate::{
     config::DATABASE_CONNECT_TIMEOUT,
     fortunes,
@@ -20,9 +20,7 @@ use crate::{
 
 /// Parses a `postgres://` URL and adds our connect timeout and session settings to it.
 fn connection_config(database_url: &str) -> Result<tokio_postgres::Config, String> {
-    let mut config: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|error| format!("DATABASE_URL {database_url:?} is not a valid URL: {error}"))?;
+    let mut config = parse_url(database_url)?;
     config.connect_timeout(DATABASE_CONNECT_TIMEOUT);
     let options = session_options(config.get_options());
     config.options(&options);

@@ -24,7 +24,7 @@ use xitca_postgres::{
 };
 use xitca_unsafe_collection::bytes::BytesStr;
 
-use super::{Database, DbError, Progress, no_answer, session_options, socket::Socket};
+use super::{Database, DbError, Progress, no_answer, parse_url, session_options, socket::Socket};
 use crate::{
     config::{DATABASE_CONNECT_TIMEOUT, DATABASE_RECONNECT_BACKOFF},
     fortunes,
@@ -43,12 +43,9 @@ fn connection_config(database_url: &str) -> Result<xitca_postgres::Config, Strin
     Ok(config)
 }
 
-/// The host and port to connect to, read with tokio-postgres' parser: xitca-postgres keeps its
-/// own to itself.
+/// The host and port to connect to.
 fn tcp_address(database_url: &str) -> Result<(String, u16), String> {
-    let config: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|error| format!("DATABASE_URL {database_url:?} is not a valid URL: {error}"))?;
+    let config = parse_url(database_url)?;
     let host = config
         .get_hosts()
         .iter()
