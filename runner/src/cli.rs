@@ -37,10 +37,15 @@ pub enum Command {
     Benchmark(BenchmarkArgs),
     /// Compare runs: per type, test and level, the change in requests/s from the first run to
     /// each later one, called a change only when it exceeds the spread.
+    /// Also writes compare.md and compare.html: the runs' environments side by side and each
+    /// type's headline in every run (one run per machine or cloud, or before and after a change).
     Compare {
         /// Run folders; the first is the baseline.
         #[arg(num_args = 2.., required = true)]
         runs: Vec<PathBuf>,
+        /// Where compare.md and compare.html go; default: compare-<timestamp> beside the first run.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
     },
     /// Write summary.md and report.html again from a run's results.json.
     Report {
@@ -109,10 +114,48 @@ pub struct BenchmarkArgs {
     /// Seconds of primer and of warmup (overrides the profile).
     #[arg(long)]
     pub warmup: Option<u32>,
+    /// Fixed-rate latency after each type's levels (not plaintext): fractions of its headline
+    /// requests/s, comma-separated (`0.25,0.5,0.75`, the tfb profile's), or `off` (the quick
+    /// profile's). Needs oha (scripts/install-deps.sh installs it).
+    #[arg(long, value_parser = latency_rates, value_name = "FRACTIONS")]
+    pub latency_rates: Option<LatencyRates>,
     /// Measure every level this many times; results keep the median and every run's figure.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
     /// Where results/<timestamp>/ goes.
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
+    /// A name for the environment measured (e.g. "aws m5.xlarge"), heading this run's column
+    /// in `tfb compare` and the report's title.
+    #[arg(long, value_parser = non_blank)]
+    pub label: Option<String>,
+}
+
+/// `--latency-rates`: fractions of a type's peak, or none.
+#[derive(Debug, Clone)]
+pub struct LatencyRates(pub Vec<f64>);
+
+fn latency_rates(text: &str) -> Result<LatencyRates, String> {
+    if text.trim() == "off" {
+        return Ok(LatencyRates(Vec::new()));
+    }
+    text.split(',')
+        .map(|fraction| match fraction.trim().parse::<f64>() {
+            Ok(value) if value > 0.0 && value <= 1.0 => Ok(value),
+            _ => Err(format!(
+                "{fraction:?} is not a fraction of the peak above 0 and at most 1 (e.g. 0.5), \
+                 and the whole is not `off`"
+            )),
+        })
+        .collect::<Result<_, _>>()
+        .map(LatencyRates)
+}
+
+/// A label must say something: blank ones would head a column with nothing.
+fn non_blank(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be blank".to_owned());
+    }
+    Ok(text.to_owned())
 }

@@ -1,10 +1,14 @@
-//! `tfb compare`: per test type, test and level, how requests/s changed from the first run to each
-//! later one. A difference is called a change only when it exceeds the spread: with `--repeat`,
-//! when the runs' min–max ranges do not overlap; for single measurements, when it exceeds
-//! [`SINGLE_RUN_NOISE`], since one measurement on a shared machine says nothing of its spread.
-//! [`crate::output::compare`] renders it.
+//! `tfb compare`: per test type and test, each run's headline side by side (runs on other
+//! machines or clouds, or before and after a change), and per level how requests/s changed from
+//! the first run to each later one. A difference is called a change only when it exceeds the
+//! spread: with `--repeat`, when the runs' min–max ranges do not overlap; for single
+//! measurements, when it exceeds [`SINGLE_RUN_NOISE`], since one measurement on a shared machine
+//! says nothing of its spread. [`crate::output::compare`] renders it.
 
-use crate::results::{Entry, Results};
+use crate::{
+    ranking,
+    results::{Entry, Results},
+};
 
 /// Below this relative difference, two single measurements are called the same.
 pub const SINGLE_RUN_NOISE: f64 = 0.05;
@@ -68,6 +72,77 @@ pub fn verdict(baseline: &Entry, later: &Entry) -> Verdict {
             Verdict::WithinNoise
         }
     }
+}
+
+/// One test's headline on one type in every run compared.
+#[derive(Debug, Clone)]
+pub struct HeadlineRow<'a> {
+    pub test: &'a str,
+    /// Per run, in the order given: its headline entry, `None` where it measured nothing.
+    pub entries: Vec<Option<&'a Entry>>,
+    /// Per run (the first's is `None`): the verdict against the first run, where both measured.
+    pub verdicts: Vec<Option<Verdict>>,
+}
+
+/// Per type in TFB's order, each test's headline in every run: tests ranked as in the first run,
+/// then those only later runs measured, by name.
+pub fn headlines(runs: &[Results]) -> Vec<(&str, Vec<HeadlineRow<'_>>)> {
+    let types = ranking::in_tfb_order(
+        runs.iter()
+            .flat_map(|run| run.raw_data.keys().map(String::as_str)),
+    );
+    types
+        .into_iter()
+        .map(|test_type| {
+            let mut tests: Vec<&str> = runs
+                .first()
+                .and_then(|first| first.raw_data.get(test_type))
+                .map(|tests| {
+                    ranking::rank(test_type, tests)
+                        .iter()
+                        .map(|place| place.test)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut later_only: Vec<&str> = runs
+                .iter()
+                .filter_map(|run| run.raw_data.get(test_type))
+                .flat_map(|tests| tests.keys().map(String::as_str))
+                .filter(|test| !tests.contains(test))
+                .collect();
+            later_only.sort_unstable();
+            later_only.dedup();
+            tests.extend(later_only);
+            let rows = tests
+                .into_iter()
+                .map(|test| {
+                    let entries: Vec<Option<&Entry>> = runs
+                        .iter()
+                        .map(|run| {
+                            run.raw_data
+                                .get(test_type)
+                                .and_then(|tests| tests.get(test))
+                                .and_then(|entries| ranking::headline(test_type, entries))
+                        })
+                        .collect();
+                    let verdicts = entries
+                        .iter()
+                        .enumerate()
+                        .map(|(index, entry)| match (index, entries[0], entry) {
+                            (1.., Some(first), Some(later)) => Some(verdict(first, later)),
+                            _ => None,
+                        })
+                        .collect();
+                    HeadlineRow {
+                        test,
+                        entries,
+                        verdicts,
+                    }
+                })
+                .collect();
+            (test_type, rows)
+        })
+        .collect()
 }
 
 /// Every figure present in both runs.

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Environment {
+    /// What the user called this environment (`--label`, e.g. "aws m5.xlarge"), heading its
+    /// column in comparisons; absent when none was given and in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     pub cpu_model: String,
     pub logical_cpus: usize,
     pub kernel: String,
@@ -57,7 +61,12 @@ impl Build {
 }
 
 impl Environment {
-    pub fn capture(postgres_version: String, workspace: &Path, build: Option<Build>) -> Self {
+    pub fn capture(
+        label: Option<String>,
+        postgres_version: String,
+        workspace: &Path,
+        build: Option<Build>,
+    ) -> Self {
         let cpu_model = fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|info| {
@@ -81,6 +90,7 @@ impl Environment {
                 .unwrap_or_default()
         };
         Self {
+            label,
             cpu_model,
             logical_cpus: std::thread::available_parallelism().map_or(1, usize::from),
             kernel: fs::read_to_string("/proc/sys/kernel/osrelease")

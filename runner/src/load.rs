@@ -1,6 +1,8 @@
 //! Loading one type the way TFB's scripts did: a primer, a warmup at the highest concurrency,
 //! then every level of the profile (each repeated with `--repeat`, the median kept), with the
 //! server's and the database's CPU and peak memory sampled from `/proc` around each run of wrk.
+//! Then, with `--latency-rates`, the fixed-rate latency runs at fractions of the type's headline
+//! requests/s, by oha.
 
 use std::{
     path::Path,
@@ -12,12 +14,22 @@ use std::{
 use conformance::TestType;
 
 use crate::{
+    oha::{self, OhaRun},
     procstat::{self, PeakMemory},
     profile::Profile,
-    results::{Entry, LatencyMs},
+    ranking,
+    results::{Entry, FixedRateEntry, LatencyMs},
     server::Server,
     wrk::{self, WrkRun},
 };
+
+/// What one type's load measured.
+pub struct TypeLoad {
+    /// One entry per level, in level order.
+    pub levels: Vec<Entry>,
+    /// One per `--latency-rates` fraction, in that order.
+    pub fixed_rate: Vec<FixedRateEntry>,
+}
 
 /// Loads one type level by level and returns an entry per level. `raw` receives wrk's output.
 pub struct Load<'a> {
@@ -35,7 +47,7 @@ const ACCEPT_JSON: &str = conformance::types::ACCEPT_JSON;
 const ACCEPT_PLAINTEXT: &str = conformance::types::ACCEPT_PLAINTEXT;
 
 impl Load<'_> {
-    pub fn run(&self, test: &str, test_type: TestType, path: &str, raw: &mut String) -> Vec<Entry> {
+    pub fn run(&self, test: &str, test_type: TestType, path: &str, raw: &mut String) -> TypeLoad {
         let url = format!("{}{path}", self.server.base_url());
         let profile = self.profile;
         let cpus = thread::available_parallelism().map_or(1, usize::from) as u32;
@@ -146,6 +158,90 @@ impl Load<'_> {
             level.error = died.or(level.error);
             entries.push(level);
         }
+        let fixed_rate = self.fixed_rates(test, test_type, &url, accept, &entries, raw);
+        TypeLoad {
+            levels: entries,
+            fixed_rate,
+        }
+    }
+
+    /// The fixed-rate runs after the levels: at each fraction of the headline's requests/s, on
+    /// the headline's URL and connections.
+    fn fixed_rates(
+        &self,
+        test: &str,
+        test_type: TestType,
+        url: &str,
+        accept: &str,
+        levels: &[Entry],
+        raw: &mut String,
+    ) -> Vec<FixedRateEntry> {
+        let profile = self.profile;
+        let rates = profile.latency_rates_of(test_type);
+        let Some(headline) = ranking::headline(&test_type.to_string(), levels) else {
+            return Vec::new();
+        };
+        let url = match headline.queries {
+            Some(queries) => format!("{url}{queries}"),
+            None => url.to_owned(),
+        };
+        let connections = headline.concurrency.unwrap_or(profile.query_concurrency);
+        let mut entries = Vec::new();
+        for &fraction in rates {
+            if self.interrupted.load(Ordering::SeqCst) || self.server.exited().is_some() {
+                break;
+            }
+            let label = format!("{:.0} % of {}", 100.0 * fraction, headline.level());
+            self.announce(
+                &format!("{test} {test_type} fixed rate {label}"),
+                profile.duration_seconds,
+            );
+            let run = OhaRun {
+                url: &url,
+                accept,
+                connections,
+                rate: fraction * headline.requests_per_second,
+                seconds: profile.duration_seconds,
+            };
+            let mut entry = FixedRateEntry {
+                fraction,
+                target_rate: run.rate,
+                connections,
+                queries: headline.queries,
+                duration_seconds: profile.duration_seconds,
+                ..FixedRateEntry::default()
+            };
+            let server_pid = self.server.pid();
+            let cpu_before = server_pid.map(procstat::cpu_seconds);
+            entry.start_time = unix_now();
+            let output = run.run();
+            entry.end_time = unix_now();
+            entry.server_cpu_seconds = server_pid
+                .zip(cpu_before)
+                .map(|(pid, before)| procstat::cpu_seconds(pid) - before);
+            raw.push_str(&format!("Fixed rate: {label}\n"));
+            match output.and_then(|json| {
+                raw.push_str(&json);
+                raw.push('\n');
+                oha::parse(&json)
+            }) {
+                Ok(measured) => {
+                    entry.total_requests = measured.total_requests;
+                    entry.achieved_rate = measured.requests_per_second;
+                    entry.errors = measured.errors;
+                    entry.latency_ms = measured.latency_ms;
+                }
+                Err(error) => {
+                    raw.push_str(&format!("{error:#}\n"));
+                    entry.error = Some(format!("{error:#}"));
+                }
+            }
+            entries.push(entry);
+            pause(profile.pause_between_levels_seconds);
+            self.progress.inc(u64::from(
+                profile.duration_seconds + profile.pause_between_levels_seconds,
+            ));
+        }
         entries
     }
 
@@ -219,7 +315,8 @@ pub fn planned_seconds(profile: &Profile, test_type: TestType) -> u64 {
         .sum::<u64>();
     let levels = levels(profile, test_type, "", 1).len() as u64;
     let per_level = u64::from(profile.duration_seconds + profile.pause_between_levels_seconds);
-    warm + levels * u64::from(profile.repeat.max(1)) * per_level
+    let fixed_rate_runs = profile.latency_rates_of(test_type).len() as u64;
+    warm + (levels * u64::from(profile.repeat.max(1)) + fixed_rate_runs) * per_level
 }
 
 /// One level of a type: the entry it fills and how wrk loads it.

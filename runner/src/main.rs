@@ -18,16 +18,21 @@ mod cli;
 mod compare;
 mod environment;
 mod load;
+mod oha;
 mod output;
 mod plan;
 mod procstat;
 mod profile;
+mod ranking;
 mod results;
 mod server;
 mod session;
 mod wrk;
 
-use std::{path::Path, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::Parser;
 use cli::{BenchmarkArgs, Cli, Command, Format, Selection};
@@ -50,7 +55,7 @@ fn main() -> ExitCode {
         Command::Verify(selection) => verify(&selection, format),
         Command::Benchmark(arguments) => run_benchmark(&arguments, format),
         Command::Report { directory } => report(&directory),
-        Command::Compare { runs } => compare(&runs),
+        Command::Compare { runs, output_dir } => compare(&runs, output_dir),
     };
     match outcome {
         Ok(code) => code,
@@ -112,12 +117,19 @@ fn report(directory: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn compare(runs: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
+fn compare(runs: &[PathBuf], output_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let results: Vec<Results> = runs
         .iter()
         .map(|run| Results::read(run))
         .collect::<anyhow::Result<_>>()?;
-    print!("{}", output::compare::render(&results[0], &results[1..]));
+    let directory = match output_dir {
+        Some(directory) => directory,
+        None => {
+            let beside = runs[0].parent().unwrap_or(Path::new("."));
+            beside.join(format!("compare-{}", benchmark::timestamp()?))
+        }
+    };
+    print!("{}", output::write_comparison(&results, &directory)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -99,16 +99,22 @@ pub struct BenchmarkPlan {
     pub plan: Plan,
     pub profile: Profile,
     pub results_dir: PathBuf,
+    /// `--label`: the environment's name in reports and comparisons.
+    pub label: Option<String>,
 }
 
 impl BenchmarkPlan {
     pub fn new(arguments: &BenchmarkArgs) -> anyhow::Result<Self> {
         let profile = profile(arguments);
         check_writable(&arguments.results_dir)?;
+        if !profile.latency_rates.is_empty() {
+            crate::oha::check_installed()?;
+        }
         Ok(Self {
             plan: Plan::new(&arguments.selection)?,
             profile,
             results_dir: arguments.results_dir.clone(),
+            label: arguments.label.clone(),
         })
     }
 
@@ -187,6 +193,9 @@ fn profile(arguments: &BenchmarkArgs) -> Profile {
         profile.query_concurrency = connections;
     }
     profile.repeat = arguments.repeat.max(1);
+    if let Some(rates) = &arguments.latency_rates {
+        profile.latency_rates.clone_from(&rates.0);
+    }
     profile
 }
 

@@ -27,6 +27,10 @@ pub struct Profile {
     /// Measurements per level; the entry keeps the median and every run's requests/s.
     #[serde(default = "one")]
     pub repeat: u32,
+    /// After a type's levels, fixed-rate latency runs at these fractions of its headline
+    /// requests/s (empty: none), each `duration_seconds` long.
+    #[serde(default)]
+    pub latency_rates: Vec<f64>,
 }
 
 fn one() -> u32 {
@@ -63,6 +67,7 @@ impl Profile {
                 pause_after_warmup_seconds: 5,
                 pause_between_levels_seconds: 2,
                 repeat: 1,
+                latency_rates: vec![0.25, 0.5, 0.75],
             },
             ProfileName::Quick => Self {
                 name: "quick".to_owned(),
@@ -78,6 +83,8 @@ impl Profile {
                 pause_after_warmup_seconds: 0,
                 pause_between_levels_seconds: 1,
                 repeat: 1,
+                // Off: three more runs per type would double the quick profile's minutes.
+                latency_rates: Vec::new(),
             },
         }
     }
@@ -88,6 +95,17 @@ impl Profile {
             &self.cached_query_levels
         } else {
             &self.query_levels
+        }
+    }
+
+    /// The fixed-rate latency runs `test_type` gets: none for plaintext, whose peak is measured
+    /// pipelined 16 deep, which a fixed-rate generator sending one request at a time per
+    /// connection cannot reproduce; a fraction of that peak would measure another test.
+    pub fn latency_rates_of(&self, test_type: conformance::TestType) -> &[f64] {
+        if test_type == conformance::TestType::Plaintext {
+            &[]
+        } else {
+            &self.latency_rates
         }
     }
 

@@ -46,6 +46,53 @@ pub struct Results {
     /// of the way.
     #[serde(default)]
     pub runner_cpu_seconds: f64,
+    /// type → test name → the fixed-rate latency runs after its levels (`--latency-rates`), in
+    /// the order of the rates. Kept apart from `rawData`, whose entries TFB-era scripts read as
+    /// levels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fixed_rate: BTreeMap<String, BTreeMap<String, Vec<FixedRateEntry>>>,
+}
+
+/// One run at a fixed request rate, a fraction of the type's measured peak, by a load generator
+/// that corrects for coordinated omission: each request's latency counts from when it was due to
+/// be sent, so a server that stalls is charged for the requests it kept waiting.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FixedRateEntry {
+    /// The fraction of the peak asked for (0.5: half of the best requests/s of the levels).
+    pub fraction: f64,
+    /// Requests/s asked for.
+    pub target_rate: f64,
+    pub connections: u32,
+    /// Rows per request, for the `queries`-style types (the headline level).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queries: Option<u32>,
+    pub duration_seconds: u32,
+    pub start_time: u64,
+    pub end_time: u64,
+    pub total_requests: u64,
+    /// Requests/s completed: below the target when the server could not keep up.
+    pub achieved_rate: f64,
+    /// Requests that failed or were answered with a status other than 2xx.
+    pub errors: u64,
+    pub latency_ms: CorrectedLatencyMs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_seconds: Option<f64>,
+    /// Set when the load generator produced no result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Latency corrected for coordinated omission, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CorrectedLatencyMs {
+    pub avg: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
 }
 
 /// One level of one type: TFB's keys, then ours.
@@ -139,6 +186,7 @@ impl Results {
             succeeded: BTreeMap::new(),
             failed: BTreeMap::new(),
             runner_cpu_seconds: 0.0,
+            fixed_rate: BTreeMap::new(),
         }
     }
 
@@ -193,6 +241,30 @@ impl Results {
             .entry(test_type.to_string())
             .or_default()
             .insert(test.to_owned(), entries);
+    }
+
+    /// Records the fixed-rate latency runs of `test`'s `test_type`.
+    pub fn record_fixed_rate(
+        &mut self,
+        test: &str,
+        test_type: TestType,
+        entries: Vec<FixedRateEntry>,
+    ) {
+        if entries.is_empty() {
+            return;
+        }
+        self.fixed_rate
+            .entry(test_type.to_string())
+            .or_default()
+            .insert(test.to_owned(), entries);
+    }
+
+    /// The run's name for people: the user's label with the run's timestamp, or the timestamp.
+    pub fn title(&self) -> String {
+        match &self.environment.label {
+            Some(label) => format!("{label} ({})", self.name),
+            None => self.name.clone(),
+        }
     }
 
     /// Records that `test`'s `test_type` was not loaded, and why: it counts as failed.

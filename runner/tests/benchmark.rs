@@ -102,6 +102,10 @@ fn tiny_profile_against_one_implementation() {
         "--quiet",
         "--repeat",
         "2",
+        "--latency-rates",
+        "0.5",
+        "--label",
+        "ci machine",
         "--results-dir",
         directory,
     ];
@@ -211,10 +215,56 @@ fn tiny_profile_against_one_implementation() {
     );
     for test_type in &subject.types {
         assert!(
-            page.contains(&format!("<h2>{test_type}</h2>")),
+            page.contains(&format!(
+                "<div class=\"type\" data-type=\"{test_type}\"><h3>{test_type}</h3>"
+            )),
             "{test_type} section"
         );
     }
+    // The label names the environment; the fixed-rate runs, at half the headline, are recorded
+    // for every type but plaintext (pipelined) and shown in the latency tab.
+    assert_eq!(json["environment"]["label"], "ci machine");
+    assert!(
+        page.contains("<h1>Benchmark ci machine ("),
+        "the label heads the page"
+    );
+    for test_type in &subject.types {
+        let fixed = &json["fixedRate"][test_type][name];
+        if test_type == "plaintext" {
+            assert!(fixed.is_null(), "plaintext has no fixed-rate run: {fixed}");
+            continue;
+        }
+        let fixed = fixed
+            .as_array()
+            .unwrap_or_else(|| panic!("fixedRate.{test_type}.{name}"));
+        assert_eq!(fixed.len(), 1, "{test_type}: one rate");
+        let headline = json["rawData"][test_type][name][0]["requestsPerSecond"]
+            .as_f64()
+            .unwrap();
+        let run = &fixed[0];
+        assert!(run["error"].is_null(), "{test_type}: {}", run["error"]);
+        assert_eq!(run["fraction"], 0.5);
+        assert!(
+            (run["targetRate"].as_f64().unwrap() - headline / 2.0).abs() < 1.0,
+            "{test_type}: half the headline {headline}: {run}"
+        );
+        assert!(
+            run["totalRequests"].as_u64().unwrap() > 0,
+            "{test_type}: {run}"
+        );
+        assert!(
+            run["latencyMs"]["p99"].as_f64().unwrap() > 0.0,
+            "{test_type}: {run}"
+        );
+        assert!(
+            run["latencyMs"]["max"].as_f64().unwrap() >= run["latencyMs"]["p50"].as_f64().unwrap()
+        );
+        assert!(run["serverCpuSeconds"].as_f64().unwrap() > 0.0);
+    }
+    assert!(
+        page.contains("class=\"fixed-rate\""),
+        "the latency tab shows them"
+    );
     assert!(
         !page.contains("src=") && !page.contains("href="),
         "the page loads nothing from elsewhere"
@@ -414,6 +464,65 @@ fn compare_flags_a_real_change_and_ignores_noise() {
         output.contains("| db | steady-test | c=256 | 100 | 110 | +10.0 % | within noise |"),
         "{output}"
     );
+    // The files: the headline of each test in every run, with the ratio to the first, beside the
+    // first run unless told otherwise.
+    let written: Vec<_> = std::fs::read_dir(runs.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("compare-"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let markdown =
+        std::fs::read_to_string(runs.path().join(&written[0]).join("compare.md")).unwrap();
+    assert_eq!(
+        output,
+        format!(
+            "{markdown}comparison: {}\n",
+            runs.path().join(&written[0]).join("compare.html").display()
+        )
+    );
+    assert!(
+        markdown
+            .contains("| faster-test | 100 | 3.00 | c=256 | 120 | 3.00 | c=256 | 1.20× | faster |"),
+        "{markdown}"
+    );
+    // Three runs: one column per run, each ratio and verdict against the first.
+    synthetic_run(
+        runs.path(),
+        "third",
+        &[
+            ("faster-test", &[45.0, 50.0, 52.0]),
+            ("new-test", &[10.0, 11.0, 12.0]),
+        ],
+    );
+    let third = runs.path().join("third");
+    let output_dir = runs.path().join("three");
+    let (success, output) = run_tfb(&[
+        "compare",
+        before.to_str().unwrap(),
+        after.to_str().unwrap(),
+        third.to_str().unwrap(),
+        "--output-dir",
+        output_dir.to_str().unwrap(),
+    ]);
+    assert!(success, "tfb compare failed:\n{output}");
+    assert!(
+        output.contains(
+            "| faster-test | 100 | 3.00 | c=256 | 120 | 3.00 | c=256 | 1.20× | faster | 50 | 3.00 | c=256 | 0.50× | slower |"
+        ),
+        "{output}"
+    );
+    assert!(
+        output.contains("| new-test | — | — | — | — | — | — | — | — | 11 | 3.00 | c=256 | — | — |"),
+        "a test only a later run measured: {output}"
+    );
+    let page = std::fs::read_to_string(output_dir.join("compare.html")).unwrap();
+    for name in ["before", "after", "third"] {
+        assert!(
+            page.contains(&format!("<td class=\"name\">{name}</td>")),
+            "{name}: {page}"
+        );
+    }
     let (success, output) = run_tfb(&["compare", before.to_str().unwrap()]);
     assert!(!success, "one run is not a comparison: {output}");
 }
@@ -453,7 +562,7 @@ fn a_run_recorded_by_an_earlier_version_still_renders() {
     }
     let page = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(
-        page.contains("<h2>db</h2>") && page.contains("<svg"),
+        page.contains("data-type=\"db\"><h3>db</h3>") && page.contains("<svg"),
         "{page}"
     );
     let (success, output) = run_tfb(&["compare", run.to_str().unwrap(), run.to_str().unwrap()]);
@@ -604,6 +713,45 @@ fn zero_durations_and_levels_are_refused() {
             "{flag} {value}: the refusal does not say why:\n{output}"
         );
     }
+}
+
+#[test]
+fn bad_latency_rates_and_blank_labels_are_refused() {
+    for (flag, value, why) in [
+        ("--latency-rates", "1.5", "not a fraction of the peak"),
+        ("--latency-rates", "0.5,0", "not a fraction of the peak"),
+        ("--latency-rates", "half", "not a fraction of the peak"),
+        ("--label", " ", "must not be blank"),
+    ] {
+        let (ok, output) = run_tfb(&["benchmark", flag, value]);
+        assert!(!ok, "{flag} {value:?} was accepted:\n{output}");
+        assert!(
+            output.contains(flag) && output.contains(why),
+            "{flag} {value:?}: the refusal does not say why:\n{output}"
+        );
+    }
+}
+
+/// Fixed-rate latency needs oha: without it the run stops before building anything, and says
+/// how to get it or do without.
+#[test]
+fn latency_rates_without_oha_are_refused_before_building() {
+    let results = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tfb"))
+        .args(["benchmark", "--latency-rates", "0.5", "--results-dir"])
+        .arg(results.path())
+        .env("TFB_OHA", "/nonexistent/oha")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("needs oha")
+            && text.contains("scripts/install-deps.sh")
+            && text.contains("--latency-rates off"),
+        "{text}"
+    );
+    assert!(!text.contains("Compiling"), "nothing is built: {text}");
 }
 
 #[test]

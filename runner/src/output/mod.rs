@@ -1,6 +1,6 @@
 //! Everything the runner shows or writes for people and scripts, in every format: the files of a
 //! run (`results.json`, `summary.md`, `report.html`), `tfb list` as text or JSON, the verification
-//! reports, the progress bar, and `tfb compare`'s tables. The commands decide what to show; how
+//! reports, the progress bar, and `tfb compare`'s files (`compare.md`, `compare.html`). The commands decide what to show; how
 //! it looks is decided here.
 
 pub mod compare;
@@ -8,6 +8,8 @@ pub mod html;
 pub mod summary;
 
 use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path};
+
+use anyhow::Context as _;
 
 use crate::{cli::Format, plan::SelectedTest, results::Results};
 
@@ -22,6 +24,19 @@ pub fn write_reports(results: &Results, directory: &Path) -> anyhow::Result<()> 
     fs::write(directory.join("summary.md"), summary::render(results))?;
     fs::write(directory.join("report.html"), html::render(results)?)?;
     Ok(())
+}
+
+/// `tfb compare`'s files, `compare.md` and `compare.html` in `directory`; returns what it prints:
+/// the Markdown and where both files are.
+pub fn write_comparison(runs: &[Results], directory: &Path) -> anyhow::Result<String> {
+    fs::create_dir_all(directory).with_context(|| format!("creating {}", directory.display()))?;
+    let markdown = compare::markdown(runs);
+    fs::write(directory.join("compare.md"), &markdown)?;
+    fs::write(directory.join("compare.html"), compare::html(runs))?;
+    Ok(format!(
+        "{markdown}comparison: {}\n",
+        directory.join("compare.html").display()
+    ))
 }
 
 /// `tfb list`: each test with its package and its types' paths.

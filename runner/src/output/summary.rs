@@ -1,13 +1,17 @@
-//! `summary.md`: the run's setting in a sentence, then per test and type the verdict and the best
-//! requests/s with the level it came from (or why the type was not loaded).
+//! `summary.md`: the run's setting in a sentence, then per test and type the verdict and the
+//! headline requests/s ([`crate::ranking::headline`]) with the level it came from (or why the
+//! type was not loaded).
 
 use std::fmt::Write as _;
 
-use crate::results::{Entry, Results};
+use crate::{
+    ranking,
+    results::{Entry, Results},
+};
 
 pub fn render(results: &Results) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Benchmark {}\n", results.name);
+    let _ = writeln!(out, "# Benchmark {}\n", results.title());
     let _ = writeln!(
         out,
         "Profile `{}` ({} s per level), {} × {}, PostgreSQL {}, {}, commit {}.\n",
@@ -38,7 +42,13 @@ pub fn render(results: &Results) -> String {
     }
     let _ = writeln!(
         out,
-        "| test | type | verification | best req/s | at | p99 there | errors |"
+        "Headline: each type's best level; query and update at {} queries per request, as TFB \
+         quoted them.\n",
+        ranking::HEADLINE_QUERIES
+    );
+    let _ = writeln!(
+        out,
+        "| test | type | verification | headline req/s | at | p99 there | errors |"
     );
     let _ = writeln!(out, "|---|---|---|---:|---|---:|---:|");
     for (test, verdicts) in &results.verify {
@@ -47,12 +57,7 @@ pub fn render(results: &Results) -> String {
                 .raw_data
                 .get(test_type)
                 .and_then(|tests| tests.get(test));
-            let best = entries.and_then(|entries| {
-                entries
-                    .iter()
-                    .filter(|entry| entry.error.is_none())
-                    .max_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second))
-            });
+            let best = entries.and_then(|entries| ranking::headline(test_type, entries));
             match best {
                 Some(best) => {
                     let errors: u64 = entries.into_iter().flatten().map(Entry::errors).sum();
@@ -84,5 +89,52 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
+    fixed_rate(&mut out, results);
     out
+}
+
+/// The fixed-rate runs, when there were any: latency corrected for coordinated omission.
+fn fixed_rate(out: &mut String, results: &Results) {
+    if results.fixed_rate.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nFixed-rate latency (oha, counted from when each request was due), in ms:\n"
+    );
+    let _ = writeln!(
+        out,
+        "| test | type | of peak | asked req/s | served req/s | p50 | p99 | p99.9 | max | errors |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for test_type in ranking::in_tfb_order(results.fixed_rate.keys().map(String::as_str)) {
+        for (test, entries) in &results.fixed_rate[test_type] {
+            for entry in entries {
+                let share = 100.0 * entry.fraction;
+                match &entry.error {
+                    Some(error) => {
+                        let _ = writeln!(
+                            out,
+                            "| {test} | {test_type} | {share:.0} % | {:.0} | {error} | | | | | |",
+                            entry.target_rate
+                        );
+                    }
+                    None => {
+                        let latency = &entry.latency_ms;
+                        let _ = writeln!(
+                            out,
+                            "| {test} | {test_type} | {share:.0} % | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                            entry.target_rate,
+                            entry.achieved_rate,
+                            latency.p50,
+                            latency.p99,
+                            latency.p999,
+                            latency.max,
+                            entry.errors
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
