@@ -2,9 +2,12 @@
 //! real throwaway PostgreSQL, checking results.json and summary.md; and a verification failure
 //! that must skip that type's load and say why.
 
+mod support;
+
 use std::{path::Path, process::Command};
 
 use serde_json::Value;
+use support::run_tfb;
 use tfb_database::Cluster;
 use tfb_harness::{build, discover, server::ServerProcess, workspace_root};
 
@@ -67,16 +70,6 @@ fn widest_subject() -> Subject {
         .rev()
         .max_by_key(|subject| subject.types.len())
         .expect("at least one implementation")
-}
-
-fn run_tfb(arguments: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tfb"))
-        .args(arguments)
-        .output()
-        .expect("running tfb");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), text)
 }
 
 /// The one run directory under `results`.

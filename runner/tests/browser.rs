@@ -5,6 +5,8 @@
 //! from the runner), the tabs answer the address's fragment, and a screenshot of each page is
 //! written for a person to look at. One trial proves a page whose script fails is caught.
 
+mod support;
+
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -126,13 +128,8 @@ fn reported(recorded: &str, directory: &Path) -> PathBuf {
 }
 
 fn tfb(arguments: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_tfb"))
-        .args(arguments)
-        .output()
-        .expect("running tfb");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "tfb {arguments:?} failed:\n{text}");
+    let (success, text) = support::run_tfb(arguments);
+    assert!(success, "tfb {arguments:?} failed:\n{text}");
     text
 }
 
