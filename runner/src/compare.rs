@@ -7,7 +7,7 @@
 
 use crate::{
     ranking,
-    results::{Entry, Results},
+    results::{Entry, FixedRateEntry, Results},
 };
 
 /// Below this relative difference, two single measurements are called the same.
@@ -138,6 +138,58 @@ pub fn headlines(runs: &[Results]) -> Vec<(&str, Vec<HeadlineRow<'_>>)> {
                         entries,
                         verdicts,
                     }
+                })
+                .collect();
+            (test_type, rows)
+        })
+        .collect()
+}
+
+/// One test's fixed-rate run at one fraction of its peak, in every run compared.
+#[derive(Debug, Clone)]
+pub struct FixedRateRow<'a> {
+    pub test: &'a str,
+    pub fraction: f64,
+    /// Per run, in the order given; `None` where it has no such run.
+    pub entries: Vec<Option<&'a FixedRateEntry>>,
+}
+
+/// Per type in TFB's order, every (test, fraction) some run measured at a fixed rate, by test
+/// name and fraction, with each run's entry.
+pub fn fixed_rates(runs: &[Results]) -> Vec<(&str, Vec<FixedRateRow<'_>>)> {
+    let types = ranking::in_tfb_order(
+        runs.iter()
+            .flat_map(|run| run.fixed_rate.keys().map(String::as_str)),
+    );
+    types
+        .into_iter()
+        .map(|test_type| {
+            let mut keys: Vec<(&str, f64)> = runs
+                .iter()
+                .filter_map(|run| run.fixed_rate.get(test_type))
+                .flat_map(|tests| {
+                    tests.iter().flat_map(|(test, entries)| {
+                        entries.iter().map(|entry| (test.as_str(), entry.fraction))
+                    })
+                })
+                .collect();
+            keys.sort_by(|a, b| a.0.cmp(b.0).then(a.1.total_cmp(&b.1)));
+            keys.dedup();
+            let rows = keys
+                .into_iter()
+                .map(|(test, fraction)| FixedRateRow {
+                    test,
+                    fraction,
+                    entries: runs
+                        .iter()
+                        .map(|run| {
+                            run.fixed_rate
+                                .get(test_type)?
+                                .get(test)?
+                                .iter()
+                                .find(|entry| entry.fraction == fraction)
+                        })
+                        .collect(),
                 })
                 .collect();
             (test_type, rows)

@@ -145,7 +145,7 @@ fn start_tag<'a>(dom: &'a str, id: &str) -> &'a str {
 
 /// The `data-test` of each ranking row of `test_type` in the ranking tab, in DOM order.
 fn ranking_in_dom(dom: &str, test_type: &str) -> Vec<String> {
-    let tab = &dom[dom.find("id=\"ranking\"").expect("a ranking tab")..];
+    let tab = &dom[dom.find("id=\"tab-ranking\"").expect("a ranking tab")..];
     let tab = &tab[..tab.find("</section>").unwrap()];
     let block = &tab[tab
         .find(&format!("data-type=\"{test_type}\""))
@@ -214,9 +214,12 @@ fn the_report_ranks_every_type_in_a_real_browser() {
     // The script ran: the controls it shows are visible, the first tab is open, the others shut.
     assert!(!start_tag(&loaded.dom, "tabs").contains("hidden"));
     assert!(!start_tag(&loaded.dom, "filters").contains("hidden"));
-    assert!(!start_tag(&loaded.dom, "ranking").contains("hidden"));
+    assert!(!start_tag(&loaded.dom, "tab-ranking").contains("hidden"));
     for tab in ["latency", "errors", "efficiency", "levels"] {
-        assert!(start_tag(&loaded.dom, tab).contains("hidden"), "{tab}");
+        assert!(
+            start_tag(&loaded.dom, &format!("tab-{tab}")).contains("hidden"),
+            "{tab}"
+        );
     }
     // The label heads the page, and the fixed-rate runs are in the latency tab.
     let label = results["environment"]["label"].as_str().unwrap();
@@ -234,8 +237,8 @@ fn the_address_fragment_opens_its_tab() {
     let page = reported(CURRENT, directory.path()).join("report.html");
     let loaded = load(&page, "#latency");
     assert!(loaded.console.is_empty(), "{:#?}", loaded.console);
-    assert!(!start_tag(&loaded.dom, "latency").contains("hidden"));
-    assert!(start_tag(&loaded.dom, "ranking").contains("hidden"));
+    assert!(!start_tag(&loaded.dom, "tab-latency").contains("hidden"));
+    assert!(start_tag(&loaded.dom, "tab-ranking").contains("hidden"));
 }
 
 #[test]
@@ -285,6 +288,15 @@ fn a_comparison_shows_every_environment_side_by_side_in_a_real_browser() {
     let db = &loaded.dom[loaded.dom.find("<h2>db</h2>").unwrap()..];
     let db = &db[..db.find("</table>").unwrap()];
     assert_eq!(db.matches("<tr data-test=\"axum\"").count(), 2, "{db}");
+    // The fixed-rate runs of the run that has them, beside a dash for the one that has none.
+    let fixed = &loaded.dom[loaded
+        .dom
+        .find("<h2>Fixed-rate latency</h2>")
+        .expect("a fixed-rate table")..];
+    assert!(
+        fixed.contains("<td class=\"name\">db</td><td class=\"name\">axum</td><td>50 %</td>"),
+        "{fixed}"
+    );
     assert!(
         std::fs::read_to_string(output_dir.join("compare.md"))
             .unwrap()

@@ -1,15 +1,16 @@
 //! `tfb compare`'s output: `compare.md` (also printed) and `compare.html`, each with the runs'
 //! environments side by side (label, CPU, cores, kernel, PostgreSQL, wrk, commit, build), then
 //! per type each test's headline requests/s and p99 in every run with its ratio to the first run
-//! and the noise-aware verdict, then the per-level changes against the first run.
+//! and the noise-aware verdict, the fixed-rate latency of every run side by side, then the
+//! per-level changes against the first run.
 
 use std::fmt::Write as _;
 
 use crate::{
-    compare::{HeadlineRow, Verdict, compare, headlines},
+    compare::{FixedRateRow, HeadlineRow, Verdict, compare, fixed_rates, headlines},
     output::html::{STYLE, bar, escape, thousands},
     ranking,
-    results::Results,
+    results::{FixedRateEntry, Results},
 };
 
 /// One colour per run in the page's bars; more runs reuse them.
@@ -78,8 +79,49 @@ pub fn markdown(runs: &[Results]) -> String {
         }
         out.push('\n');
     }
+    let fixed = fixed_rates(runs);
+    if !fixed.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Fixed-rate latency\n\np99 in ms, counted from when each request was due, at each \
+             fraction of the test's own peak in that run (served/asked req/s in brackets).\n"
+        );
+        let _ = writeln!(out, "| type | test | of peak | {} |", titles.join(" | "));
+        let _ = writeln!(out, "|---|---|---:|{}", "---:|".repeat(runs.len()));
+        for (test_type, rows) in &fixed {
+            for row in rows {
+                let cells: Vec<String> = row
+                    .entries
+                    .iter()
+                    .map(|entry| fixed_rate_cell(*entry))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "| {test_type} | {} | {:.0} % | {} |",
+                    row.test,
+                    100.0 * row.fraction,
+                    cells.join(" | ")
+                );
+            }
+        }
+        out.push('\n');
+    }
     out.push_str(&per_level(&runs[0], &runs[1..]));
     out
+}
+
+/// "12.34 (980/1000)", the error, or "—" where the run has no such fixed-rate run.
+fn fixed_rate_cell(entry: Option<&FixedRateEntry>) -> String {
+    match entry {
+        None => "—".to_owned(),
+        Some(entry) => match &entry.error {
+            Some(error) => error.clone(),
+            None => format!(
+                "{:.2} ({:.0}/{:.0})",
+                entry.latency_ms.p99, entry.achieved_rate, entry.target_rate
+            ),
+        },
+    }
 }
 
 /// The HTML page: the environments as a table, and per type each test's bars, one per run.
@@ -180,6 +222,7 @@ pub fn html(runs: &[Results]) -> String {
         }
         page.push_str("</table></div>");
     }
+    fixed_rate_html(&mut page, &titles, &fixed_rates(runs));
     page.push_str("<style>");
     for (index, colour) in RUN_COLOURS.iter().enumerate() {
         for run in (index..runs.len()).step_by(RUN_COLOURS.len()) {
@@ -188,6 +231,39 @@ pub fn html(runs: &[Results]) -> String {
     }
     page.push_str("</style></body></html>\n");
     page
+}
+
+/// The fixed-rate runs as one table: a row per test, type and fraction, a column per run.
+fn fixed_rate_html(page: &mut String, titles: &[String], fixed: &[(&str, Vec<FixedRateRow>)]) {
+    if fixed.is_empty() {
+        return;
+    }
+    page.push_str(
+        "<h2>Fixed-rate latency</h2><p class=\"note\">p99 in ms, counted from when each request was due \
+         (coordinated omission corrected), at each fraction of the test's own peak in that run; \
+         served/asked requests/s in brackets.</p><table class=\"fixed-rate\"><tr><th class=\"name\">type</th>\
+         <th class=\"name\">test</th><th>of peak</th>",
+    );
+    for title in titles {
+        let _ = write!(page, "<th>{}</th>", escape(title));
+    }
+    page.push_str("</tr>");
+    for (test_type, rows) in fixed {
+        for row in rows {
+            let _ = write!(
+                page,
+                "<tr data-test=\"{test}\"><td class=\"name\">{}</td><td class=\"name\">{test}</td><td>{:.0} %</td>",
+                escape(test_type),
+                100.0 * row.fraction,
+                test = escape(row.test),
+            );
+            for entry in &row.entries {
+                let _ = write!(page, "<td>{}</td>", escape(&fixed_rate_cell(*entry)));
+            }
+            page.push_str("</tr>");
+        }
+    }
+    page.push_str("</table>");
 }
 
 /// The per-level changes: a Markdown table per later run against the first.

@@ -67,7 +67,11 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
     page.push_str("</nav>");
     let types = ranking::types(results);
     for (id, name) in TABS {
-        let _ = write!(page, "<section class=\"tab\" id=\"{id}\"><h2>{name}</h2>");
+        // Not the fragment's own name, so opening `#latency` shows the tab without scrolling.
+        let _ = write!(
+            page,
+            "<section class=\"tab\" id=\"tab-{id}\"><h2>{name}</h2>"
+        );
         for test_type in &types {
             let tests = &results.raw_data[*test_type];
             let _ = write!(
@@ -77,7 +81,7 @@ pub fn render(results: &Results) -> anyhow::Result<String> {
             );
             match id {
                 "ranking" => ranking_table(&mut page, test_type, tests),
-                "latency" => latency_tables(&mut page, test_type, tests, results),
+                "latency" => latency_tables(&mut page, test_type, tests, results)?,
                 "errors" => errors_table(&mut page, tests),
                 "efficiency" => efficiency_table(&mut page, test_type, tests),
                 _ => levels(&mut page, test_type, tests)?,
@@ -197,7 +201,7 @@ fn latency_tables(
     test_type: &str,
     tests: &BTreeMap<String, Vec<Entry>>,
     results: &Results,
-) {
+) -> anyhow::Result<()> {
     let ranked = ranking::rank(test_type, tests);
     if !ranked.is_empty() {
         page.push_str(
@@ -228,12 +232,19 @@ fn latency_tables(
         page.push_str(
             "<p class=\"note\">No fixed-rate runs (<code>tfb benchmark --latency-rates</code>).</p>",
         );
-        return;
+        return Ok(());
     };
     page.push_str(
         "<p class=\"note\">At fixed fractions of each test's peak requests/s, latency corrected for \
-         coordinated omission (counted from when each request was due), in ms.</p>\
-         <table class=\"fixed-rate\"><tr><th class=\"name\">test</th><th>of peak</th><th>asked req/s</th>\
+         coordinated omission (counted from when each request was due), in ms.</p>",
+    );
+    page.push_str(&fixed_rate_chart(
+        &format!("{test_type}: p99 at fixed rates (ms)"),
+        fixed,
+        |entry| entry.latency_ms.p99,
+    )?);
+    page.push_str(
+        "<table class=\"fixed-rate\"><tr><th class=\"name\">test</th><th>of peak</th><th>asked req/s</th>\
          <th>served req/s</th><th>connections</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th>\
          <th>max</th><th>errors</th></tr>",
     );
@@ -243,6 +254,7 @@ fn latency_tables(
         }
     }
     page.push_str("</table>");
+    Ok(())
 }
 
 fn fixed_rate_row(page: &mut String, test: &str, entry: &FixedRateEntry) {
@@ -354,12 +366,12 @@ fn levels(
     tests: &BTreeMap<String, Vec<Entry>>,
 ) -> anyhow::Result<()> {
     page.push_str("<div class=\"charts\">");
-    page.push_str(&chart(
+    page.push_str(&levels_chart(
         &format!("{test_type}: requests/s"),
         tests,
         |entry| entry.requests_per_second,
     )?);
-    page.push_str(&chart(
+    page.push_str(&levels_chart(
         &format!("{test_type}: p99 latency (ms)"),
         tests,
         |entry| entry.latency_ms.p99,
@@ -448,10 +460,10 @@ fn optional(value: Option<f64>, decimals: usize) -> String {
 /// page shows every tab, and hides the controls that would do nothing.
 const SCRIPT: &str = "(function(){\
 var buttons=document.querySelectorAll('#tabs button'),sections=document.querySelectorAll('section.tab');\
-function show(id){var known=Array.prototype.some.call(sections,function(s){return s.id===id;});\
-if(!known){id=sections[0].id;}\
-sections.forEach(function(s){s.hidden=s.id!==id;});\
-buttons.forEach(function(b){b.setAttribute('aria-selected',String(b.dataset.tab===id));});}\
+function show(tab){var known=Array.prototype.some.call(sections,function(s){return s.id==='tab-'+tab;});\
+if(!known){tab=sections[0].id.slice(4);}\
+sections.forEach(function(s){s.hidden=s.id!=='tab-'+tab;});\
+buttons.forEach(function(b){b.setAttribute('aria-selected',String(b.dataset.tab===tab));});}\
 buttons.forEach(function(b){b.addEventListener('click',function(){history.replaceState(null,'','#'+b.dataset.tab);show(b.dataset.tab);});});\
 var boxes=document.querySelectorAll('#filters input');\
 function filter(){var off={};boxes.forEach(function(b){if(!b.checked){off[b.name+':'+b.value]=true;}});\
@@ -461,8 +473,15 @@ boxes.forEach(function(b){b.addEventListener('change',filter);});\
 document.getElementById('tabs').hidden=false;document.getElementById('filters').hidden=false;\
 show(location.hash.slice(1));filter();})();";
 
+/// One line of a chart: a test's values at some of the x axis' labels.
+struct Series<'a> {
+    name: &'a str,
+    /// (index into the x labels, value).
+    points: Vec<(usize, f64)>,
+}
+
 /// A line per test over its levels, levels in order on the x axis.
-fn chart(
+fn levels_chart(
     title: &str,
     tests: &BTreeMap<String, Vec<Entry>>,
     value: impl Fn(&Entry) -> f64,
@@ -472,11 +491,60 @@ fn chart(
         .max_by_key(|entries| entries.len())
         .map(|entries| entries.iter().map(Entry::level).collect())
         .unwrap_or_default();
-    let top = tests
+    let series: Vec<Series> = tests
+        .iter()
+        .map(|(test, entries)| Series {
+            name: test,
+            points: entries
+                .iter()
+                .enumerate()
+                .filter(|(_, entry)| entry.error.is_none())
+                .map(|(level, entry)| (level, value(entry)))
+                .collect(),
+        })
+        .collect();
+    line_chart(title, &levels, &series)
+}
+
+/// A line per test over the fixed rates, as fractions of the peak, on the x axis.
+fn fixed_rate_chart(
+    title: &str,
+    tests: &BTreeMap<String, Vec<FixedRateEntry>>,
+    value: impl Fn(&FixedRateEntry) -> f64,
+) -> anyhow::Result<String> {
+    let mut fractions: Vec<f64> = tests
         .values()
         .flatten()
-        .filter(|entry| entry.error.is_none())
-        .map(&value)
+        .map(|entry| entry.fraction)
+        .collect();
+    fractions.sort_by(f64::total_cmp);
+    fractions.dedup();
+    let labels: Vec<String> = fractions
+        .iter()
+        .map(|fraction| format!("{:.0} % of peak", 100.0 * fraction))
+        .collect();
+    let series: Vec<Series> = tests
+        .iter()
+        .map(|(test, entries)| Series {
+            name: test,
+            points: entries
+                .iter()
+                .filter(|entry| entry.error.is_none())
+                .filter_map(|entry| {
+                    let at = fractions.iter().position(|&f| f == entry.fraction)?;
+                    Some((at, value(entry)))
+                })
+                .collect(),
+        })
+        .collect();
+    line_chart(title, &labels, &series)
+}
+
+/// An SVG line chart: `x_labels` in order on the x axis, a line and dots per series.
+fn line_chart(title: &str, x_labels: &[String], series: &[Series]) -> anyhow::Result<String> {
+    let top = series
+        .iter()
+        .flat_map(|line| line.points.iter().map(|(_, value)| *value))
         .fold(0.0_f64, f64::max)
         .max(1.0)
         * 1.1;
@@ -489,33 +557,32 @@ fn chart(
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(70)
-            .build_cartesian_2d((0..levels.len().max(1)).into_segmented(), 0.0..top)
+            .build_cartesian_2d((0..x_labels.len().max(1)).into_segmented(), 0.0..top)
             .map_err(plot_error)?;
         let decimals = if top > 100.0 { 0 } else { 1 };
         chart
             .configure_mesh()
-            .x_labels(levels.len().max(1))
+            .x_labels(x_labels.len().max(1))
             .x_label_formatter(&|segment| match segment {
                 SegmentValue::CenterOf(index) | SegmentValue::Exact(index) => {
-                    levels.get(*index).cloned().unwrap_or_default()
+                    x_labels.get(*index).cloned().unwrap_or_default()
                 }
                 SegmentValue::Last => String::new(),
             })
             .y_label_formatter(&|value| format!("{value:.decimals$}"))
             .draw()
             .map_err(plot_error)?;
-        for (index, (test, entries)) in tests.iter().enumerate() {
+        for (index, line) in series.iter().enumerate() {
             let colour = PALETTE[index % PALETTE.len()];
-            let points: Vec<(SegmentValue<usize>, f64)> = entries
+            let points: Vec<(SegmentValue<usize>, f64)> = line
+                .points
                 .iter()
-                .enumerate()
-                .filter(|(_, entry)| entry.error.is_none())
-                .map(|(level, entry)| (SegmentValue::CenterOf(level), value(entry)))
+                .map(|&(at, value)| (SegmentValue::CenterOf(at), value))
                 .collect();
             chart
                 .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
                 .map_err(plot_error)?
-                .label(test.as_str())
+                .label(line.name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
                 });
