@@ -14,6 +14,8 @@ enum Role {
     Database,
     Common,
     PostgresClient,
+    /// The serving layer the implementations on hyper share.
+    ServingLayer,
     Implementation,
     Conformance,
     Harness,
@@ -23,10 +25,11 @@ enum Role {
 
 /// The crates every role is given by name; implementations are found by their
 /// `benchmark_config.json`, so adding one needs no change here.
-const NAMED_CRATES: [(&str, Role); 7] = [
+const NAMED_CRATES: [(&str, Role); 8] = [
     ("tfb-database", Role::Database),
     ("tfb-common", Role::Common),
     ("tfb-may-postgres", Role::PostgresClient),
+    ("tfb-hyper-serve", Role::ServingLayer),
     ("conformance", Role::Conformance),
     ("tfb-harness", Role::Harness),
     ("tfb-runner", Role::Runner),
@@ -180,6 +183,20 @@ impl Workspace {
                     ["tfb-common"].into_iter().chain(http_crates()).collect(),
                     "tfb-may-postgres must not know HTTP or tfb-common",
                 ),
+                Role::ServingLayer => (
+                    implementations
+                        .iter()
+                        .copied()
+                        .chain(self.members(Role::Conformance))
+                        .chain(self.members(Role::Harness))
+                        .chain(self.members(Role::Runner))
+                        .chain(self.members(Role::Tests))
+                        .chain(self.members(Role::Database))
+                        .chain(HTTP_FRAMEWORKS.into_iter().filter(|name| *name != "hyper"))
+                        .collect(),
+                    "tfb-hyper-serve serves hyper for the implementations: it must not depend on \
+                     any of them, the tools, or a framework above hyper",
+                ),
                 Role::Implementation => (
                     implementations
                         .iter()
@@ -327,6 +344,11 @@ fn planted_violations_are_each_reported() {
             implementation.as_str(),
             "conformance",
             " depends on conformance (",
+        ),
+        (
+            "tfb-hyper-serve",
+            "axum",
+            "tfb-hyper-serve depends on axum (tfb-hyper-serve → axum)",
         ),
     ];
     assert!(read.violations().is_empty());

@@ -13,9 +13,6 @@
 //!     PORT=8080 cargo run --release -p tfb-axum
 //! ```
 
-mod batched_writes;
-mod server;
-
 use std::{process::ExitCode, sync::Arc};
 
 use axum::{
@@ -26,6 +23,7 @@ use axum::{
     response::Response,
     routing::get,
 };
+use hyper_util::service::TowerToHyperService;
 use tfb_common::{
     cache::WorldCache,
     config::ServerConfig,
@@ -59,7 +57,8 @@ fn main() -> ExitCode {
             cache: Arc::clone(&cache),
         })
     };
-    match server::run(&config, make_app) {
+    let make_service = move |shared| TowerToHyperService::new(make_app(shared));
+    match tfb_hyper_serve::run("tfb-axum", &config, make_service) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => exit_with(&error.to_string()),
     }

@@ -1,17 +1,23 @@
-//! Thread-per-core serving for axum: one current-thread Tokio runtime per worker, each accepting
+//! Thread-per-core HTTP/1 serving on hyper, for every implementation built on it (axum's router
+//! and a bare hyper service alike): one current-thread Tokio runtime per worker, each accepting
 //! on its own `SO_REUSEPORT` listener and owning its own database connection, so a request never
 //! leaves the thread that accepted it. hyper serves HTTP/1 with `TCP_NODELAY`; the responses to
 //! pipelined requests go out in one write per batch ([`BatchedWrites`]). SIGTERM or SIGINT stops
 //! accepting, lets in-flight requests finish, then returns.
 
-use std::{io, net::SocketAddr, sync::Arc, thread, time::Duration};
+mod batched_writes;
 
-use axum::Router;
-use hyper::server::conn::http1;
+use std::{error::Error, io, net::SocketAddr, sync::Arc, thread, time::Duration};
+
+use hyper::{
+    Request, Response,
+    body::{Body, Incoming},
+    server::conn::http1,
+    service::Service,
+};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
-    service::TowerToHyperService,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tfb_common::{
@@ -33,11 +39,18 @@ const READ_BUFFER_LIMIT: usize = 4 * MAX_REQUEST_HEAD;
 /// Pending connections per listener; the kernel caps it at `net.core.somaxconn`.
 const BACKLOG: i32 = 4096;
 
-/// Serves until SIGTERM or SIGINT. `make_app` builds each worker's router around that worker's
-/// own database connection.
-pub fn run<F>(config: &ServerConfig, make_app: F) -> io::Result<()>
+/// Serves until SIGTERM or SIGINT; `name` (the binary's) starts the ready line. `make_service`
+/// builds each worker's service around that worker's own database connection, on the worker's
+/// runtime; each connection gets a clone of it.
+pub fn run<F, S, B>(name: &str, config: &ServerConfig, make_service: F) -> io::Result<()>
 where
-    F: Fn(Arc<SharedConnection>) -> Router + Send + Sync + 'static,
+    F: Fn(Arc<SharedConnection>) -> S + Send + Sync + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn Error + Send + Sync>>,
 {
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -50,21 +63,21 @@ where
         ))
     })?;
     config.ensure_port_free().map_err(io::Error::other)?;
-    let make_app = Arc::new(make_app);
+    let make_service = Arc::new(make_service);
     let (stop, stopped) = watch::channel(false);
     let mut workers = Vec::with_capacity(config.workers);
     for index in 0..config.workers {
         let listener = reuseport_listener(config.listen)?;
         let database_url = config.database_url.clone();
-        let make_app = Arc::clone(&make_app);
+        let make_service = Arc::clone(&make_service);
         let stopped = stopped.clone();
         let worker = thread::Builder::new()
             .name(format!("worker-{index}"))
-            .spawn(move || serve_worker(listener, &database_url, &*make_app, stopped))?;
+            .spawn(move || serve_worker(listener, &database_url, &*make_service, stopped))?;
         workers.push(worker);
     }
     println!(
-        "tfb-axum: listening on http://{} with {} workers",
+        "{name}: listening on http://{} with {} workers",
         config.listen, config.workers
     );
     signals.block_on(async {
@@ -83,12 +96,20 @@ where
     Ok(())
 }
 
-fn serve_worker(
+fn serve_worker<S, B>(
     listener: std::net::TcpListener,
     database_url: &str,
-    make_app: &(dyn Fn(Arc<SharedConnection>) -> Router + Send + Sync),
+    make_service: &(dyn Fn(Arc<SharedConnection>) -> S + Send + Sync),
     mut stopped: watch::Receiver<bool>,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn Error + Send + Sync>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -97,7 +118,7 @@ fn serve_worker(
         // Connect before accepting, so the first requests do not queue behind the handshake. A
         // database that is away now is not fatal: requests get 503 until it is back.
         let _ = shared.connect().await;
-        let app = make_app(shared);
+        let service = make_service(shared);
         let listener = TcpListener::from_std(listener)?;
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -118,8 +139,8 @@ fn serve_worker(
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    let service = TowerToHyperService::new(app.clone());
-                    let connection = graceful.watch(http.serve_connection(TokioIo::new(BatchedWrites::new(stream)), service));
+                    let io = TokioIo::new(BatchedWrites::new(stream));
+                    let connection = graceful.watch(http.serve_connection(io, service.clone()));
                     tokio::spawn(async move {
                         // A client that vanishes or sends garbage ends only its own connection.
                         let _ = connection.await;
