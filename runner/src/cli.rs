@@ -47,6 +47,18 @@ pub enum Command {
         #[arg(long)]
         output_dir: Option<PathBuf>,
     },
+    /// Scaffold implementations/NAME from an existing implementation: its folder with the
+    /// package renamed, benchmark_config.json under NAME, its Dockerfile and Kubernetes overlay,
+    /// the workspace member and Cargo.lock. It builds and passes the suite as it is; then rewrite
+    /// the framework glue for NAME.
+    New {
+        /// The new implementation's folder and framework name (lowercase, e.g. xitca-web); its
+        /// package is tfb-NAME.
+        name: String,
+        /// The implementation to start from: a folder under implementations/ (see `tfb list`).
+        #[arg(long)]
+        from: String,
+    },
     /// Write summary.md and report.html again from a run's results.json.
     Report {
         /// A run's folder, e.g. results/20261126-170747.

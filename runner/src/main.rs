@@ -7,6 +7,7 @@
 //! cargo run --release -p tfb-runner -- benchmark --test axum --type db,fortune --profile tfb
 //! cargo run --release -p tfb-runner -- verify --test actix-pool
 //! cargo run --release -p tfb-runner -- list
+//! cargo run --release -p tfb-runner -- new xitca-web --from axum   # a new implementation
 //! ```
 //!
 //! The arguments ([`cli`]) become a validated [`plan`]; a [`session`] builds and starts what the
@@ -25,6 +26,7 @@ mod procstat;
 mod profile;
 mod ranking;
 mod results;
+mod scaffold;
 mod server;
 mod session;
 mod wrk;
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Verify(selection) => verify(&selection, format),
         Command::Benchmark(arguments) => run_benchmark(&arguments, format),
         Command::Report { directory } => report(&directory),
+        Command::New { name, from } => new(&name, &from),
         Command::Compare { runs, output_dir } => compare(&runs, output_dir),
     };
     match outcome {
@@ -130,6 +133,13 @@ fn compare(runs: &[PathBuf], output_dir: Option<PathBuf>) -> anyhow::Result<Exit
         }
     };
     print!("{}", output::write_comparison(&results, &directory)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new(name: &str, from: &str) -> anyhow::Result<ExitCode> {
+    let root = tfb_harness::workspace_root();
+    let scaffolded = scaffold::scaffold(&root, name, from)?;
+    print!("{}", output::scaffolded(&scaffolded, name, from));
     Ok(ExitCode::SUCCESS)
 }
 

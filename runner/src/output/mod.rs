@@ -75,6 +75,27 @@ pub fn listing(tests: &[SelectedTest], format: Format) -> anyhow::Result<String>
     Ok(out)
 }
 
+/// What `tfb new` wrote, and what to do next.
+pub fn scaffolded(scaffolded: &crate::scaffold::Scaffolded, name: &str, from: &str) -> String {
+    let mut out = String::new();
+    for path in &scaffolded.created {
+        let _ = writeln!(out, "created {}", path.display());
+    }
+    for path in &scaffolded.changed {
+        let _ = writeln!(out, "changed {}", path.display());
+    }
+    let _ = writeln!(
+        out,
+        "\nimplementations/{name} is {from}'s glue under a new name: it builds and passes as it is.\n\
+         Rewrite src/ for {name}'s framework (the framework-independent code stays in tfb-common),\n\
+         set the dependencies in its Cargo.toml, its benchmark_config.json notes and display_name,\n\
+         and the row in implementations/README.md; then check it:\n\
+         \n    cargo test -p tfb-tests --test implementations -- {name}::\n    \
+         cargo run --release -p tfb-runner -- verify --test {name}"
+    );
+    out
+}
+
 /// One test's verification, as `tfb verify` and `tfb benchmark` print it while they run.
 pub fn verification(test: &str, report: &conformance::Report) -> String {
     format!("== {test}\n{}", conformance::text::render(report))
