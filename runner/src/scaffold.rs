@@ -54,7 +54,6 @@ pub fn scaffold(root: &Path, name: &str, from: &str) -> anyhow::Result<Scaffolde
     let source_dockerfile = dockerfile_of(source)?;
     let dockerfile = format!("{name}.dockerfile");
     let overlay = Path::new("deploy/k8s/overlays").join(name);
-    let source_overlay = root.join("deploy/k8s/overlays").join(&source.name);
     for path in [
         directory.clone(),
         root.join("dockerfiles").join(&dockerfile),
@@ -67,15 +66,53 @@ pub fn scaffold(root: &Path, name: &str, from: &str) -> anyhow::Result<Scaffolde
     let renamed = Renaming {
         package: (source.package.clone(), package.clone()),
     };
+    // What a failure half-way must put back, so a scaffold is written whole or not at all.
+    let edited_files = ["Cargo.toml", "Cargo.lock", "implementations/README.md"];
+    let originals: Vec<Option<String>> = edited_files
+        .iter()
+        .map(|file| fs::read_to_string(root.join(file)).ok())
+        .collect();
+    let written = write_scaffold(root, name, from, source, &renamed, &source_dockerfile);
+    if written.is_err() {
+        for (file, original) in edited_files.iter().zip(originals) {
+            if let Some(original) = original {
+                let _ = fs::write(root.join(file), original);
+            }
+        }
+        let _ = fs::remove_dir_all(&directory);
+        let _ = fs::remove_file(root.join("dockerfiles").join(&dockerfile));
+        let _ = fs::remove_dir_all(root.join(&overlay));
+    }
+    written
+}
+
+/// Writes everything [`scaffold`] has checked it may write.
+fn write_scaffold(
+    root: &Path,
+    name: &str,
+    from: &str,
+    source: &Implementation,
+    renamed: &Renaming,
+    source_dockerfile: &str,
+) -> anyhow::Result<Scaffolded> {
+    let directory = root.join("implementations").join(name);
+    let dockerfile = format!("{name}.dockerfile");
+    let overlay = Path::new("deploy/k8s/overlays").join(name);
+    let source_overlay = root.join("deploy/k8s/overlays").join(&source.name);
     let mut created = Vec::new();
-    copy_folder(&source.dir, &directory, &renamed)?;
+    copy_folder(&source.dir, &directory, renamed)?;
     created.push(Path::new("implementations").join(name));
+    let manifest_path = directory.join("Cargo.toml");
+    fs::write(
+        &manifest_path,
+        describe(&fs::read_to_string(&manifest_path)?, name, from),
+    )?;
     let config_path = directory.join("benchmark_config.json");
     fs::write(
         &config_path,
         benchmark_config(&fs::read_to_string(&config_path)?, source, name)?,
     )?;
-    let dockerfile_text = fs::read_to_string(root.join("dockerfiles").join(&source_dockerfile))
+    let dockerfile_text = fs::read_to_string(root.join("dockerfiles").join(source_dockerfile))
         .with_context(|| format!("reading dockerfiles/{source_dockerfile}"))?;
     let dockerfile_text = dockerfile_text.replace(
         &format!("dockerfiles/{source_dockerfile}"),
@@ -116,6 +153,24 @@ pub fn scaffold(root: &Path, name: &str, from: &str) -> anyhow::Result<Scaffolde
     Ok(Scaffolded { created, changed })
 }
 
+/// The manifest's `description` says what the crate is now, and where it came from.
+fn describe(manifest: &str, name: &str, from: &str) -> String {
+    let lines: Vec<String> = manifest
+        .lines()
+        .map(|line| {
+            if line.starts_with("description = ") {
+                format!(
+                    "description = \"The {name} reference implementation of TFB's test types \
+                     (scaffolded from {from} by `tfb new`).\""
+                )
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    lines.join("\n") + "\n"
+}
+
 /// A name cargo, Docker, Kubernetes and TFB's test names all accept as it is.
 fn check_name(name: &str) -> anyhow::Result<()> {
     let plain = name.len() <= 40
@@ -143,9 +198,30 @@ struct Renaming {
 impl Renaming {
     fn apply(&self, text: &str) -> String {
         let (old, new) = &self.package;
-        text.replace(old.as_str(), new)
-            .replace(&old.replace('-', "_"), &new.replace('-', "_"))
+        let text = replace_name(text, old, new);
+        replace_name(&text, &old.replace('-', "_"), &new.replace('-', "_"))
     }
+}
+
+/// Replaces `old` where it stands as a whole name: not where it begins or ends a longer one
+/// (`tfb-hyper` in `tfb-hyper-serve` is another crate).
+fn replace_name(text: &str, old: &str, new: &str) -> String {
+    let part_of_a_name = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(old) {
+        out.push_str(&rest[..at]);
+        let before = out.chars().next_back();
+        let after = rest[at + old.len()..].chars().next();
+        if before.is_some_and(part_of_a_name) || after.is_some_and(part_of_a_name) {
+            out.push_str(old);
+        } else {
+            out.push_str(new);
+        }
+        rest = &rest[at + old.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Copies `from` into `to` (which must not exist) with the package renamed in every text file;
@@ -371,6 +447,21 @@ mod tests {
         assert_eq!(
             renamed.apply("name = \"tfb-may-minihttp\"\nuse tfb_may_minihttp::x;\ntfb-common"),
             "name = \"tfb-ntex\"\nuse tfb_ntex::x;\ntfb-common"
+        );
+    }
+
+    #[test]
+    fn only_whole_names_are_renamed() {
+        let renamed = Renaming {
+            package: ("tfb-hyper".to_owned(), "tfb-ntex".to_owned()),
+        };
+        assert_eq!(
+            renamed.apply(
+                "tfb-hyper-serve.workspace = true\n\"tfb-hyper\", tfb_hyper_serve::run(\"tfb-hyper\")\n\
+                 mytfb-hyper tfb-hyper"
+            ),
+            "tfb-hyper-serve.workspace = true\n\"tfb-ntex\", tfb_hyper_serve::run(\"tfb-ntex\")\n\
+             mytfb-hyper tfb-ntex"
         );
     }
 
