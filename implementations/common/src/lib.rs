@@ -4,7 +4,7 @@
 //! server start-up on top of this crate.
 //!
 //! The `tokio-db` feature (on by default) adds [`db`], the database layer for Tokio-based
-//! frameworks; an implementation on another runtime turns it off and brings its own driver, sending
+//! frameworks, and [`signals`], the stop signals caught for glue that must stop its server itself; an implementation on another runtime turns it off and brings its own driver, sending
 //! the same [`sql`].
 
 #[cfg(feature = "tokio-db")]
@@ -18,4 +18,6 @@ pub mod model;
 pub mod queries;
 pub mod random;
 pub mod reply;
+#[cfg(feature = "tokio-db")]
+pub mod signals;
 pub mod sql;

@@ -34,8 +34,8 @@ use tfb_common::{
     db::{Database, SharedConnection},
     queries::queries_from_query_string,
     reply::{Content, Reply},
+    signals::StopSignals,
 };
-use tokio::signal::unix::{Signal, SignalKind, signal};
 use xitca_web::{
     App, WebContext,
     body::ResponseBody,
@@ -115,6 +115,7 @@ fn main() -> ExitCode {
         config.listen, config.workers
     );
     thread::spawn(move || {
+        let mut signals = signals;
         signals.wait();
         STOPPING.store(true, Ordering::Relaxed);
         // Shut, not just stop accepting: the kernel refuses new clients from now on.
@@ -218,42 +219,6 @@ fn listener(address: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&address.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
-}
-
-/// SIGTERM and SIGINT, caught on a runtime of their own.
-struct StopSignals {
-    runtime: tokio::runtime::Runtime,
-    terminate: Signal,
-    interrupt: Signal,
-}
-
-impl StopSignals {
-    fn install() -> io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (terminate, interrupt) = runtime.block_on(async {
-            Ok::<_, io::Error>((
-                signal(SignalKind::terminate())?,
-                signal(SignalKind::interrupt())?,
-            ))
-        })?;
-        Ok(Self {
-            runtime,
-            terminate,
-            interrupt,
-        })
-    }
-
-    /// Blocks until either signal comes.
-    fn wait(mut self) {
-        self.runtime.block_on(async {
-            tokio::select! {
-                _ = self.terminate.recv() => {}
-                _ = self.interrupt.recv() => {}
-            }
-        });
-    }
 }
 
 const fn content_type(content: Content) -> HeaderValue {
