@@ -5,7 +5,9 @@
 //! runtime per worker), the database tests on a reads and an updates connection per worker, built
 //! as the worker's application state and shared by all of that worker's requests. Every response,
 //! the router's 404 and 405 included, carries the `Server` header, added by one middleware, which
-//! also refuses a `Content-Length` that is not plain digits (xitca-http reads `+5` as 5).
+//! also refuses a `Content-Length` that is not plain digits (xitca-http reads `+5` as 5). The
+//! HTTP/1 service is built here rather than by xitca-web's `serve()`, so that xitca-http reads
+//! from a connection whose reads stop at a short read (`short_reads`).
 //!
 //! xitca-server keeps its listening socket open until every connection has drained, so a stopped
 //! server would leave new clients waiting in the kernel's backlog; the stop signal is handled
@@ -36,6 +38,7 @@ use tfb_common::{
     reply::{Content, Reply},
     signals::StopSignals,
 };
+use xitca_http::{HttpServiceBuilder, config::HttpServiceConfig};
 use xitca_web::{
     App, WebContext,
     body::ResponseBody,
@@ -46,8 +49,12 @@ use xitca_web::{
         header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SERVER},
     },
     route::get,
-    service::Service,
+    service::{Service, ServiceExt},
 };
+
+use crate::short_reads::ShortReadAcceptor;
+
+mod short_reads;
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -76,7 +83,7 @@ fn main() -> ExitCode {
         Err(error) => return exit_with(&format!("installing signal handlers: {error}")),
     };
     let database_url = config.database_url.clone();
-    let server = App::new()
+    let app = App::new()
         // Built once per worker, on its runtime: each worker owns its connections.
         .with_async_state(move || {
             let database_url = database_url.clone();
@@ -95,20 +102,25 @@ fn main() -> ExitCode {
         .at("/fortunes", get(handler_service(fortunes)))
         .at("/updates", get(handler_service(updates)))
         .enclosed_fn(server_header)
-        .serve()
+        .finish();
+    // xitca-web's own `serve()` would build the same HTTP/1 service on xitca-http's stream,
+    // which asks the kernel once more per request; ours comes from the acceptor.
+    let http = HttpServiceBuilder::h1()
+        .config(
+            HttpServiceConfig::new()
+                .max_read_buf_size::<{ 4 * MAX_REQUEST_HEAD }>()
+                .request_head_timeout(CLIENT_HEAD_TIMEOUT)
+                .keep_alive_timeout(CLIENT_HEAD_TIMEOUT),
+        )
+        .with_tls(ShortReadAcceptor);
+    let mut server = xitca_server::Builder::new()
         .worker_threads(config.workers)
         .disable_signal()
-        .max_read_buf_size::<{ 4 * MAX_REQUEST_HEAD }>()
-        .request_head_timeout(CLIENT_HEAD_TIMEOUT)
-        .keep_alive_timeout(CLIENT_HEAD_TIMEOUT)
-        .listen(listener);
-    let mut server = match server {
-        Ok(server) => server.run(),
-        Err(error) => return exit_with(&format!("serving on {}: {error}", config.listen)),
-    };
+        .listen("tfb-xitca-web", listener, app.enclosed(http))
+        .build();
     let handle = match server.handle() {
         Ok(handle) => handle,
-        Err(error) => return exit_with(&error.to_string()),
+        Err(error) => return exit_with(&format!("serving on {}: {error}", config.listen)),
     };
     println!(
         "tfb-xitca-web: listening on http://{} with {} workers",
