@@ -41,6 +41,16 @@ impl BenchmarkConfig {
         self.tests.iter().flat_map(|group| group.iter())
     }
 
+    /// TFB's name for the test with this key: `framework` for `default`, `framework-key` for
+    /// the others.
+    pub fn test_name(&self, key: &str) -> String {
+        if key == "default" {
+            self.framework.clone()
+        } else {
+            format!("{}-{key}", self.framework)
+        }
+    }
+
     /// The test with this key (`default`, `pool`, ...).
     pub fn test(&self, key: &str) -> Option<&TestConfig> {
         self.tests()

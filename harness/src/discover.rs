@@ -29,11 +29,7 @@ pub struct Implementation {
 impl Implementation {
     /// TFB's test name: `framework` for the `default` test, `framework-key` for the others.
     pub fn test_name(&self, key: &str) -> String {
-        if key == "default" {
-            self.config.framework.clone()
-        } else {
-            format!("{}-{key}", self.config.framework)
-        }
+        self.config.test_name(key)
     }
 }
 

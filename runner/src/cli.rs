@@ -85,6 +85,12 @@ pub struct Selection {
     /// containers started together (Compose, a Kubernetes Job); 0 fails at once.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub wait_for_server: u64,
+    /// Client mode: take the tests from this `benchmark_config.json` instead of those under
+    /// implementations/, to verify and load any TFB-style server (a TFB entry beside ours, to
+    /// put both in `tfb compare`). Tests are named as TFB names them: the framework for
+    /// `default`, framework-key for the others.
+    #[arg(long, value_name = "FILE", requires = "server_url")]
+    pub config: Option<PathBuf>,
     /// The cargo profile the servers are built with; benchmarks should keep `release`.
     #[arg(long, default_value = "release")]
     pub build_profile: String,

@@ -10,12 +10,8 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use conformance::{TestConfig, TestType};
-use tfb_harness::{
-    build::BuildSettings,
-    discover::{self, Implementation},
-    workspace_root,
-};
+use conformance::{BenchmarkConfig, TestConfig, TestType};
+use tfb_harness::{build::BuildSettings, discover, workspace_root};
 
 use crate::{
     cli::{BenchmarkArgs, Selection},
@@ -23,10 +19,12 @@ use crate::{
     profile::Profile,
 };
 
-/// One test of one implementation's `benchmark_config.json`.
+/// One test of a `benchmark_config.json`: an implementation's, or the file given with `--config`.
 #[derive(Debug, Clone)]
 pub struct SelectedTest {
-    pub implementation: Implementation,
+    /// The Cargo package that builds the server; `None` for a test from `--config`, whose server
+    /// someone else runs (client mode only).
+    pub package: Option<String>,
     /// TFB's name: `axum`, `axum-pool`.
     pub name: String,
     pub config: TestConfig,
@@ -52,12 +50,17 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(selection: &Selection) -> anyhow::Result<Self> {
-        let tests = select(&selection.tests)?;
+        let tests = match &selection.config {
+            Some(path) => select_outside(path, &selection.tests)?,
+            None => select(&selection.tests)?,
+        };
         let servers = match &selection.server_url {
             Some(url) => {
                 if tests.len() != 1 {
+                    let known: Vec<&str> = tests.iter().map(|test| test.name.as_str()).collect();
                     bail!(
-                        "with --server-url, select exactly one test with --test (it names the paths to use)"
+                        "with --server-url, select exactly one test with --test (it names the paths to use); the tests are: {}",
+                        known.join(", ")
                     );
                 }
                 Servers::Remote {
@@ -137,10 +140,30 @@ pub fn select(names: &[String]) -> anyhow::Result<Vec<SelectedTest>> {
             all.push(SelectedTest {
                 name: implementation.test_name(key),
                 config: config.clone(),
-                implementation: implementation.clone(),
+                package: Some(implementation.package.clone()),
             });
         }
     }
+    named(all, names)
+}
+
+/// The tests named in `names` (all of them when empty) of the `benchmark_config.json` at `path`,
+/// which may be any TFB-style server's (a TFB entry run beside ours, to compare the two), named
+/// the way TFB names them: `framework` for its `default` test, `framework-key` for the others.
+pub fn select_outside(path: &Path, names: &[String]) -> anyhow::Result<Vec<SelectedTest>> {
+    let config = BenchmarkConfig::read(path)?;
+    let all = config
+        .tests()
+        .map(|(key, test)| SelectedTest {
+            name: config.test_name(key),
+            config: test.clone(),
+            package: None,
+        })
+        .collect();
+    named(all, names)
+}
+
+fn named(all: Vec<SelectedTest>, names: &[String]) -> anyhow::Result<Vec<SelectedTest>> {
     if names.is_empty() {
         return Ok(all);
     }

@@ -11,6 +11,7 @@ use std::{
     },
 };
 
+use anyhow::Context;
 use conformance::Report;
 use tfb_database::Database;
 use tfb_harness::build;
@@ -109,11 +110,19 @@ impl Session {
                 server::wait_for_server(url, *patience)?;
                 Server::Remote(url.clone())
             }
-            Servers::Build { .. } => Server::start(
-                test,
-                &self.binaries[&test.implementation.package],
-                &self.database_url,
-            )?,
+            Servers::Build { .. } => {
+                let binary = test
+                    .package
+                    .as_ref()
+                    .and_then(|package| self.binaries.get(package))
+                    .with_context(|| {
+                        format!(
+                            "{} has no server to build here: its config came from --config",
+                            test.name
+                        )
+                    })?;
+                Server::start(test, binary, &self.database_url)?
+            }
         };
         let target = conformance::Target::new(&server.base_url(), Some(self.database_url.clone()))
             .with_test(&test.config)
@@ -130,7 +139,7 @@ fn build_all(
 ) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut packages: Vec<&str> = tests
         .iter()
-        .map(|test| test.implementation.package.as_str())
+        .filter_map(|test| test.package.as_deref())
         .collect();
     packages.sort_unstable();
     packages.dedup();

@@ -351,6 +351,96 @@ fn failed_verification_skips_the_load_and_says_why() {
     );
 }
 
+/// A server described by a `benchmark_config.json` of its own (a TFB entry run beside ours): its
+/// tests are named as TFB names them, its paths are the file's, and one is verified and loaded
+/// in client mode.
+#[test]
+fn an_outside_benchmark_config_is_verified_and_loaded_in_client_mode() {
+    let subject = widest_subject();
+    let binary = build::build(&[&subject.package], &build::BuildSettings::for_tests())
+        .unwrap()
+        .remove(&subject.package)
+        .unwrap();
+    let database = Cluster::start().unwrap();
+    let server = ServerProcess::start(&binary, &database.url(), &subject.ready_path).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let config = scratch.path().join("benchmark_config.json");
+    // Paths no implementation's config names, so a pass proves these were the ones loaded.
+    std::fs::write(
+        &config,
+        r#"{"framework": "outside-entry", "tests": [
+            {"default": {"json_url": "/json?from=outside", "db_url": "/db?from=outside", "port": 8080}},
+            {"raw": {"plaintext_url": "/plaintext?from=outside", "port": 8080}}]}"#,
+    )
+    .unwrap();
+    let (server_url, database_url) = (format!("http://{}", server.address()), database.url());
+    let client_mode = [
+        "--server-url",
+        server_url.as_str(),
+        "--config",
+        config.to_str().unwrap(),
+        "--database-url",
+        database_url.as_str(),
+    ];
+
+    let (success, output) = run_tfb(&[&["verify"][..], &client_mode].concat());
+    assert!(!success, "two tests and no --test was accepted:\n{output}");
+    assert!(
+        output.contains("select exactly one test")
+            && output.contains("the tests are: outside-entry, outside-entry-raw"),
+        "{output}"
+    );
+
+    let (success, output) =
+        run_tfb(&[&["verify", "--test", "outside-entry"][..], &client_mode].concat());
+    assert!(success, "tfb verify failed:\n{output}");
+    assert!(output.contains("== outside-entry\n"), "{output}");
+    for (test_type, path) in [("json", "/json?from=outside"), ("db", "/db?from=outside")] {
+        assert!(
+            output.contains(&format!("{test_type:<9} pass  {server_url}{path}")),
+            "{test_type} at {path}:\n{output}"
+        );
+    }
+
+    let results = tempfile::tempdir().unwrap();
+    let mut arguments = vec![
+        "benchmark",
+        "--test",
+        "outside-entry-raw",
+        "--quiet",
+        "--results-dir",
+        results.path().to_str().unwrap(),
+    ];
+    arguments.extend(client_mode);
+    arguments.extend(TINY);
+    let (success, output) = run_tfb(&arguments);
+    assert!(success, "tfb benchmark failed:\n{output}");
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(run_directory(results.path()).join("results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["verify"]["outside-entry-raw"]["plaintext"], "pass");
+    assert_eq!(
+        json["rawData"]["plaintext"]["outside-entry-raw"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        json["rawData"]["json"].is_null(),
+        "only the selected test's types"
+    );
+}
+
+/// `--config` names a server someone else runs: without `--server-url` there is nothing to build.
+#[test]
+fn an_outside_config_without_a_server_url_is_refused() {
+    let (ok, output) = run_tfb(&["benchmark", "--config", "benchmark_config.json"]);
+    assert!(!ok, "--config without --server-url was accepted:\n{output}");
+    assert!(output.contains("--server-url"), "{output}");
+    assert!(!output.contains("Compiling"), "nothing is built: {output}");
+}
+
 /// SIGINT in the middle of a run: the runner finishes the level under way, stops the server,
 /// keeps what it measured, prints the summary and exits 130.
 #[test]

@@ -51,7 +51,7 @@ pub fn listing(tests: &[SelectedTest], format: Format) -> anyhow::Result<String>
                     .into_iter()
                     .map(|(test_type, path)| (test_type.to_string(), path.into()))
                     .collect();
-                serde_json::json!({"name": test.name, "package": test.implementation.package, "types": types})
+                serde_json::json!({"name": test.name, "package": test.package, "types": types})
             })
             .collect();
         return Ok(serde_json::to_string_pretty(&listing)? + "\n");
@@ -68,7 +68,7 @@ pub fn listing(tests: &[SelectedTest], format: Format) -> anyhow::Result<String>
             out,
             "{:<14} {:<10} {}",
             test.name,
-            test.implementation.package,
+            test.package.as_deref().unwrap_or("-"),
             types.join(", ")
         );
     }
