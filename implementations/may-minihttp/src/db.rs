@@ -1,5 +1,6 @@
 //! The database tests on tfb-may-postgres: per worker, one connection for reads and one for
-//! updates, each shared by the coroutines of every HTTP connection assigned to the worker, with
+//! updates, each shared by the coroutines of every HTTP connection assigned to the worker and
+//! polled by that worker's own event loop (so an answer wakes its caller on the same core), with
 //! the three statements prepared once per connection. Updates have their own connection because
 //! PostgreSQL runs a connection's statements in order: an UPDATE waiting for a row lock would
 //! otherwise hold every read queued behind it.
@@ -15,7 +16,7 @@ use tfb_common::{
     reply::FailureStatus,
     sql::{SELECT_FORTUNES, SELECT_WORLD, SESSION_SETTINGS, UPDATE_WORLDS, WorldUpdate},
 };
-use tfb_may_postgres::{Config, Connection, Param, Reconnecting, Rows, Statement};
+use tfb_may_postgres::{Config, Connection, Param, Reconnecting, Rows, Statement, Worker};
 
 use crate::fortunes;
 
@@ -80,13 +81,14 @@ pub struct Database {
 }
 
 impl Database {
-    /// Checks the URL now; connects on first use.
-    pub fn new(database_url: &str) -> Result<Self, String> {
+    /// The connections of `worker`; checks the URL now, connects on first use.
+    pub fn new(database_url: &str, worker: Worker) -> Result<Self, String> {
         let mut config = SESSION_SETTINGS.iter().fold(
             Config::from_url(database_url).map_err(|error| error.to_string())?,
             |config, (name, value)| config.with_setting(name, value),
         );
         config.answer_timeout = Some(DATABASE_ANSWER_TIMEOUT);
+        config.worker = Some(worker);
         Ok(Self {
             reads: Arc::new(Reconnecting::new(
                 config.clone(),

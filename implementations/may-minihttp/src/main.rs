@@ -30,6 +30,7 @@ use tfb_common::{
     queries::queries_from_query_string,
     reply::{Content, HELLO_WORLD, Reply},
 };
+use tfb_may_postgres::Worker;
 
 use crate::db::{Database, DbError};
 
@@ -63,7 +64,13 @@ fn main() -> ExitCode {
         .set_stack_size(STACK_WORDS);
 
     let databases = match (0..config.workers)
-        .map(|_| Database::new(&config.database_url))
+        .map(|index| {
+            let worker = Worker {
+                index,
+                count: config.workers,
+            };
+            Database::new(&config.database_url, worker)
+        })
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(databases) => databases,
@@ -230,8 +237,8 @@ fn exit_with(error: &str) -> ExitCode {
 }
 
 /// Makes each connection's service. may_minihttp passes the connection's socket descriptor,
-/// which also decides the worker the connection runs on: the service gets that worker's
-/// database connections.
+/// which also decides the worker the connection runs on (`fd % workers`, may's rule): the
+/// service gets that worker's database connections, whose sockets that worker polls too.
 struct Services {
     databases: Vec<Database>,
 }

@@ -18,6 +18,19 @@ pub struct Config {
     /// How long a waiting caller tolerates a connection delivering no answer at all before it is
     /// given up as stalled; `None` waits for as long as the server takes.
     pub answer_timeout: Option<Duration>,
+    /// The may worker whose event loop should poll the connection's socket, so its answers wake
+    /// the coroutines of that worker's HTTP connections on their own core; `None` takes
+    /// whichever worker the socket's descriptor falls on.
+    pub worker: Option<Worker>,
+}
+
+/// One of may's worker threads. may polls descriptor `fd` on worker `fd % count`: a socket
+/// belongs to a worker by its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worker {
+    pub index: usize,
+    /// How many workers may runs (`may::config().set_workers`).
+    pub count: usize,
 }
 
 impl Config {
@@ -79,6 +92,7 @@ impl Config {
             database,
             settings: Vec::new(),
             answer_timeout: None,
+            worker: None,
         })
     }
 
@@ -124,6 +138,7 @@ mod tests {
                 database: "hello_world".into(),
                 settings: Vec::new(),
                 answer_timeout: None,
+                worker: None,
             }
         );
         let config = Config::from_url("postgresql://u:p%40ss@[::1]:6543/").unwrap();

@@ -12,6 +12,8 @@
 //! - [`Reconnecting`]: a connection that is replaced when it breaks, one attempt at a time, with
 //!   a back-off while the database is away so requests fail fast instead of piling up.
 //! - [`Rows`]: the rows of one statement, decoded lazily from the bytes the server sent.
+//! - [`Worker`] in a [`Config`]: the may worker whose event loop polls the socket, so answers
+//!   wake callers on their own core.
 //!
 //! Only what the reference implementations need is here: binary `int4`, `int4[]` parameters and
 //! binary `int4`/`text` results, no TLS, no transactions, no COPY.
@@ -24,7 +26,7 @@ mod rows;
 mod startup;
 mod watchdog;
 
-pub use config::Config;
+pub use config::{Config, Worker};
 pub use connection::{Connection, Statement, Submitted};
 pub use error::Error;
 pub use reconnecting::{Reconnecting, Session};

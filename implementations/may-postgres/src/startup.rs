@@ -5,6 +5,7 @@
 use std::{
     io::{self, Write},
     net::ToSocketAddrs,
+    os::fd::AsRawFd,
     time::Duration,
 };
 
@@ -16,7 +17,7 @@ use postgres_protocol::{
 };
 
 use crate::{
-    Config, Error,
+    Config, Error, Worker,
     connection::{encode_error, read_more},
     rows::database_error,
 };
@@ -30,12 +31,43 @@ pub(crate) fn open_socket(config: &Config, timeout: Duration) -> Result<TcpStrea
         match TcpStream::connect_timeout(&address, timeout) {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
-                return Ok(stream);
+                return match config.worker {
+                    Some(worker) => on_worker(stream, worker)
+                        .map_err(|error| Error::Connect(format!("{address}: {error}"))),
+                    None => Ok(stream),
+                };
             }
             Err(error) => last_error = format!("{address}: {error}"),
         }
     }
     Err(Error::Connect(last_error))
+}
+
+/// How many duplicates of a socket [`on_worker`] tries before it settles for the socket as it is.
+const RENUMBER_ATTEMPTS: usize = 64;
+
+/// `stream` under a descriptor that may polls on `worker`. A duplicate takes the lowest free
+/// descriptor, so while the earlier ones are held, successive duplicates count upwards and one
+/// soon has the wanted remainder; the others and the original are closed when dropped (which
+/// takes them off may's event loops), the socket staying open under the one kept. Descriptors
+/// opened and closed by other threads meanwhile only cost more attempts; should all of them miss,
+/// the socket stays where it is, slower but correct.
+pub(crate) fn on_worker(stream: TcpStream, worker: Worker) -> io::Result<TcpStream> {
+    let belongs = |stream: &TcpStream| {
+        usize::try_from(stream.as_raw_fd()).is_ok_and(|fd| fd % worker.count == worker.index)
+    };
+    if worker.count < 2 || belongs(&stream) {
+        return Ok(stream);
+    }
+    let mut missed = Vec::new();
+    for _ in 0..RENUMBER_ATTEMPTS {
+        let duplicate = stream.try_clone()?;
+        if belongs(&duplicate) {
+            return Ok(duplicate);
+        }
+        missed.push(duplicate);
+    }
+    Ok(stream)
 }
 
 /// Sends the startup message and answers the server's authentication requests until it is
@@ -155,5 +187,37 @@ fn startup_io_error(error: io::Error) -> Error {
             Error::Connect("the server did not finish the startup in time".to_owned())
         }
         _ => Error::Connect(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// Every worker of two, three and four gets a socket it polls, and the renumbered socket is
+    /// the same connection: what is written through it arrives at the other end.
+    #[test]
+    fn renumbers_a_socket_onto_each_worker() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        for count in 2..=4 {
+            for index in 0..count {
+                let stream = TcpStream::connect(address).unwrap();
+                let (mut accepted, _) = listener.accept().unwrap();
+                let mut renumbered = on_worker(stream, Worker { index, count }).unwrap();
+                let fd = usize::try_from(renumbered.as_raw_fd()).unwrap();
+                assert_eq!(
+                    fd % count,
+                    index,
+                    "descriptor {fd} for worker {index} of {count}"
+                );
+                renumbered.write_all(b"ping").unwrap();
+                let mut received = [0; 4];
+                accepted.read_exact(&mut received).unwrap();
+                assert_eq!(&received, b"ping");
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::{
 };
 
 use tfb_database::{Cluster, Database};
-use tfb_may_postgres::{Config, Connection, Error, Param, Reconnecting};
+use tfb_may_postgres::{Config, Connection, Error, Param, Reconnecting, Worker};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -90,6 +90,32 @@ fn an_overdue_answer_closes_the_connection() {
         );
         let error = connection.query(&sleep, &[]).unwrap_err();
         assert!(matches!(error, Error::Closed(_)), "{error:?}");
+    });
+}
+
+/// A connection placed on each of three workers (most of them on a socket renumbered to get
+/// there) prepares, queries and pipelines like any other.
+#[test]
+fn connections_placed_on_a_worker_serve() {
+    let database = database();
+    let url = database.url();
+    in_coroutine(move || {
+        for index in 0..3 {
+            let mut config = config(&url);
+            config.worker = Some(Worker { index, count: 3 });
+            let connection = Connection::connect(&config, TIMEOUT).expect("connecting");
+            let world = connection
+                .prepare("SELECT id, randomnumber FROM world WHERE id = $1")
+                .unwrap();
+            let results = connection
+                .query_pipelined(&world, (1..=20).map(|id| [Param::Int4(id)]))
+                .unwrap();
+            let ids: Vec<i32> = results
+                .iter()
+                .map(|rows| rows.one().unwrap().get_i32(0).unwrap())
+                .collect();
+            assert_eq!(ids, (1..=20).collect::<Vec<_>>(), "worker {index}");
+        }
     });
 }
 
